@@ -1,0 +1,66 @@
+"""One resolver from stage to artifact: the seed's `outputs/` layout, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of every stage's outputs under one root (default `outputs/`)."""
+
+    root: Path = Path("outputs")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def prompts(self) -> Path:
+        return self.data_dir / "prompts.json"
+
+    @property
+    def labels(self) -> Path:
+        return self.data_dir / "safety_labels.csv"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def reward_model(self) -> Path:
+        return self.models_dir / "reward_model"
+
+    @property
+    def reward_onnx(self) -> Path:
+        return self.reward_model / "onnx"
+
+    @property
+    def base_policy(self) -> Path:
+        return self.models_dir / "base_policy"
+
+    @property
+    def rl_policy(self) -> Path:
+        return self.models_dir / "rl_policy"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "evaluation_results"
+
+    @property
+    def probes_report(self) -> Path:
+        return self.root / "probes_report.json"
+
+    @property
+    def bench(self) -> Path:
+        return self.root / "bench"
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.root / "mlflow.db"
+
+
+def resolve(value: str | Path | None, default: Path) -> Path:
+    """A stage's explicit path if given, else its place in the layout."""
+    return Path(value) if value else default

@@ -1,0 +1,176 @@
+"""`saferlhf <stage> ...`: every stage runnable alone.
+
+Stage commands are generated from the stage's config class: one `--flag` per field, its help the field's
+docstring, so the YAML, the CLI, the KFP components and the tests all build the same object. Precedence:
+flag > YAML section (`--config`) > default."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from saferlhf.artifacts import Layout
+from saferlhf.config import Config, StageConfig, load_config, override
+from saferlhf.errors import UserError
+
+log = logging.getLogger("saferlhf")
+
+app = typer.Typer(help="SafeRLHF: safety RLHF as an MLOps system.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Dataset: generate the safety dataset, validate files.", no_args_is_help=True)
+reward_app = typer.Typer(help="Reward model: train, evaluate.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(reward_app, name="reward")
+
+CONFIG_HELP = "YAML config (configs/<name>.yaml); its stage section is the base that flags override."
+
+
+@app.callback()
+def _root(ctx: typer.Context,
+          config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+          output_root: Optional[Path] = typer.Option(None, "--output-root", help="Root of all outputs (default: outputs)."),
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    ctx.obj = {"config": config, "output_root": output_root}
+
+
+def _cli_type(annotation: Any):
+    """Map a config field's type to a type Typer can parse (None = YAML-only field)."""
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _cli_type(args[0])
+    if origin is typing.Literal:
+        return str
+    if origin in (tuple, list):
+        return str  # comma-separated on the command line
+    if annotation in (int, float, str, bool):
+        return annotation
+    return None
+
+
+def _parse_value(field_info, value: Any) -> Any:
+    origin = typing.get_origin(field_info.annotation)
+    if isinstance(value, str) and origin in (tuple, list):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+def resolve_stage(ctx: typer.Context, section: str, local_config: Path | None, flags: dict) -> tuple[StageConfig, Layout]:
+    """Build the stage config (YAML section + flags) and the output layout."""
+    obj = ctx.find_root().obj or {}
+    cfg: Config = load_config(local_config or obj.get("config"))
+    stage_cfg = override(getattr(cfg, section), flags)
+    root = obj.get("output_root") or cfg.output_root
+    return stage_cfg, Layout(Path(root))
+
+
+def stage_command(group: typer.Typer, name: str, section: str):
+    """Register `fn(cfg, layout) -> dict` as a command whose flags are the fields of `Config.<section>`."""
+    cls = Config.model_fields[section].annotation
+
+    def decorator(fn):
+        params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+                  inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
+                                    default=typer.Option(None, "--config", "-c", help=CONFIG_HELP))]
+        for fname, finfo in cls.model_fields.items():
+            t = _cli_type(finfo.annotation)
+            if t is None:
+                continue
+            flag = "--" + fname.replace("_", "-")
+            decls = [f"{flag}/--no-{fname.replace('_', '-')}"] if t is bool else [flag]
+            params.append(inspect.Parameter(fname, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[t],
+                                            default=typer.Option(None, *decls, help=finfo.description,
+                                                                 show_default=False)))
+
+        def command(ctx: typer.Context, config: Optional[Path] = None, **flags):
+            flags = {k: _parse_value(cls.model_fields[k], v) for k, v in flags.items()}
+            stage_cfg, layout = resolve_stage(ctx, section, config, flags)
+            result = fn(stage_cfg, layout)
+            if result is not None:
+                typer.echo(json.dumps(result, indent=2, default=str))
+
+        command.__signature__ = inspect.Signature(params)
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__doc__ = fn.__doc__
+        group.command(name)(command)
+        return fn
+
+    return decorator
+
+
+@stage_command(data_app, "generate", "data")
+def data_generate(cfg, layout):
+    """Generate prompts.json and safety_labels.csv (deterministic for a seed)."""
+    from saferlhf.data import run_generate
+
+    return run_generate(cfg, layout)
+
+
+@data_app.command("validate")
+def data_validate(path: Path = typer.Argument(..., help="safety_labels.csv, or a prompt file (.json/.jsonl/.csv/.txt)."),
+                  kind: str = typer.Option("auto", help="labels | prompts | auto (labels when the CSV has a response column).")):
+    """Check a dataset or prompt file; one line per problem, exit code 2 on the first."""
+    from saferlhf.data.loader import load_labels, load_prompts
+
+    if kind not in ("auto", "labels", "prompts"):
+        raise UserError(f"--kind must be labels, prompts or auto, got {kind!r}")
+    if kind == "auto":
+        head = path.read_text(errors="replace").split("\n", 1)[0] if path.is_file() else ""
+        kind = "labels" if path.suffix.lower() == ".csv" and "response" in head.split(",") else "prompts"
+    n = len(load_labels(path)) if kind == "labels" else len(load_prompts(path))
+    typer.echo(f"{path}: ok ({n} {'rows' if kind == 'labels' else 'prompts'})")
+
+
+@stage_command(reward_app, "train", "reward")
+def reward_train(cfg, layout):
+    """Train the four-head reward model on the train split, save it, evaluate it on the test split."""
+    from saferlhf.reward import run_train
+
+    return _headline(run_train(cfg, layout))
+
+
+@stage_command(reward_app, "evaluate", "reward")
+def reward_evaluate(cfg, layout):
+    """Evaluate a saved reward model on the test split (MAE, ECE, MC-dropout, pairwise accuracy)."""
+    from saferlhf.reward import run_evaluate
+
+    return _headline(run_evaluate(cfg, layout))
+
+
+def _headline(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k != "reliability"}
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except UserError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as e:  # click usage errors and friends
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,291 @@
+"""One typed, frozen config per stage, loaded from YAML and overridable by CLI flags.
+
+Each field's docstring is its documentation: the CLI builds `--help` from it (``use_attribute_docstrings``),
+so there is no second copy to drift. Rules are checked when a config is built and the message names the
+rule and the value that broke it. Values derived at run time (resolved paths, device) are never written back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from saferlhf.errors import UserError
+
+SIGNALS = ("safety", "toxicity", "hallucination_risk", "compliance")
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class DataConfig(StageConfig):
+    seed: int = 42
+    """Random seed: the same seed gives byte-identical files."""
+    output_dir: str | None = None
+    """Folder for prompts.json and safety_labels.csv (default: <output_root>/data)."""
+    n_benign: int = Field(120, ge=0)
+    """Number of benign everyday prompts (used to measure over-refusal)."""
+    borderline_fraction: float = Field(0.316, ge=0.0, le=1.0)
+    """Share of safety-critical prompts that also get a borderline response (seed: ~158 of 500)."""
+    benign_unsafe_fraction: float = Field(0.3, ge=0.0, le=1.0)
+    """Share of benign prompts that also get a bad (rude or fabricated) answer."""
+    label_noise: float = Field(0.03, ge=0.0, le=0.2)
+    """Half-width of the uniform noise added to each rule-based label (labels stay in [0, 1])."""
+    val_families: int = Field(1, ge=1)
+    """Template families per category held out for validation."""
+    test_families: int = Field(1, ge=1)
+    """Template families per category held out for test (phrasings never seen in training)."""
+
+
+class RewardConfig(StageConfig):
+    seed: int = 42
+    """Random seed for initialisation, shuffling and dropout."""
+    data_path: str | None = None
+    """Labelled CSV to train on (default: <output_root>/data/safety_labels.csv)."""
+    output_dir: str | None = None
+    """Where the reward model is saved (default: <output_root>/models/reward_model)."""
+    model_name: str | None = None
+    """Encoder backbone: Hugging Face id or local path; empty = the bundled all-MiniLM-L6-v2."""
+    batch_size: int = Field(16, ge=1)
+    """Training batch size."""
+    eval_batch_size: int = Field(64, ge=1)
+    """Batch size for evaluation and scoring."""
+    num_epochs: int = Field(3, ge=1)
+    """Training epochs."""
+    learning_rate: float = Field(2e-5, gt=0)
+    """AdamW learning rate of the encoder."""
+    head_learning_rate: float = Field(1e-3, gt=0)
+    """AdamW learning rate of the four freshly initialised heads (they start from scratch)."""
+    weight_decay: float = Field(0.01, ge=0)
+    """AdamW weight decay."""
+    warmup_steps: int = Field(100, ge=0)
+    """Linear warm-up steps, then linear decay to zero."""
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    """Dropout in the heads (also the MC-dropout rate)."""
+    max_length: int = Field(512, ge=16)
+    """Maximum tokens of the (prompt, response) pair; batches are padded to their longest item."""
+    max_train_samples: int | None = Field(None, ge=1)
+    """Train on at most this many rows (for quick runs); empty = all."""
+    weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 0.5)
+    """Combined reward weights (w1..w4) in R = w1*safety - w2*toxicity - w3*hallucination_risk + w4*compliance."""
+    mc_dropout_passes: int = Field(20, ge=2)
+    """Stochastic forward passes for MC-dropout uncertainty."""
+    calibration_bins: int = Field(10, ge=2)
+    """Bins of the reliability diagrams and ECE."""
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_non_negative(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(w < 0 for w in v):
+            raise ValueError(f"every reward weight must be >= 0, got {list(v)}")
+        return v
+
+
+class PolicyConfig(StageConfig):
+    seed: int = 42
+    """Random seed."""
+    data_path: str | None = None
+    """Labelled CSV whose (prompt -> response) pairs train the base policy (default: <output_root>/data/safety_labels.csv)."""
+    output_dir: str | None = None
+    """Where the base policy is saved (default: <output_root>/models/base_policy)."""
+    model_name: str | None = None
+    """Pretrained causal LM (Hugging Face id or local path); empty = train a small GPT-2 from scratch."""
+    vocab_size: int = Field(2048, ge=300)
+    """Byte-level BPE vocabulary size of the from-scratch tokenizer."""
+    n_layer: int = Field(2, ge=1)
+    """Transformer layers of the from-scratch model."""
+    n_head: int = Field(4, ge=1)
+    """Attention heads of the from-scratch model."""
+    n_embd: int = Field(128, ge=16)
+    """Hidden size of the from-scratch model."""
+    n_positions: int = Field(256, ge=32)
+    """Context length of the from-scratch model."""
+    num_epochs: int = Field(8, ge=1)
+    """Language-model training epochs."""
+    batch_size: int = Field(32, ge=1)
+    """Language-model training batch size."""
+    learning_rate: float = Field(1e-3, gt=0)
+    """AdamW learning rate of the language model."""
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> PolicyConfig:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        return self
+
+
+class GenerateConfig(StageConfig):
+    seed: int = 42
+    """Random seed for sampling."""
+    prompts_path: str | None = None
+    """Prompt file (JSON, JSONL, CSV with a `prompt` column, or text one per line)."""
+    output_path: str | None = None
+    """Where the generated responses are written (JSON)."""
+    model_path: str | None = None
+    """Policy to sample from (default: the base policy)."""
+    num_responses: int = Field(1, ge=1)
+    """Responses per prompt."""
+    max_new_tokens: int = Field(48, ge=1)
+    """Maximum tokens generated per response."""
+    temperature: float = Field(0.7, gt=0)
+    """Sampling temperature."""
+    top_k: int = Field(50, ge=0)
+    """Top-k sampling (0 = off)."""
+    top_p: float = Field(0.95, gt=0, le=1)
+    """Nucleus sampling mass."""
+    batch_size: int = Field(32, ge=1)
+    """Prompts per generation batch."""
+
+
+class RLConfig(StageConfig):
+    seed: int = 42
+    """Random seed."""
+    policy_path: str | None = None
+    """Policy to start from (default: the base policy)."""
+    reward_model_path: str | None = None
+    """Reward model that scores completions (default: the trained reward model)."""
+    output_dir: str | None = None
+    """Where the RL policy is saved (default: <output_root>/models/rl_policy)."""
+    objective: Literal["weighted", "lagrangian"] = "weighted"
+    """`weighted`: the seed's weighted-sum reward; `lagrangian`: Safe RLHF reward minus lambda * cost."""
+    learning_rate: float = Field(5e-5, gt=0)
+    """Policy learning rate."""
+    batch_size: int = Field(16, ge=1)
+    """Prompts per RL step (each gets `num_generations` completions)."""
+    num_generations: int = Field(4, ge=2)
+    """Completions sampled per prompt (GRPO's group size)."""
+    ppo_epochs: int = Field(1, ge=1)
+    """Optimisation passes over each batch of completions (GRPO's num_iterations)."""
+    max_steps: int = Field(200, ge=1)
+    """RL optimisation steps."""
+    max_new_tokens: int = Field(40, ge=1)
+    """Maximum completion length in tokens."""
+    temperature: float = Field(1.0, gt=0)
+    """Sampling temperature during RL."""
+    init_kl_coef: float = Field(0.1, gt=0)
+    """Initial KL coefficient beta (must be > 0: beta = 0 skips the reference model)."""
+    adaptive_kl: bool = True
+    """Adapt beta toward `target_kl` (Ziegler et al. 2019)."""
+    target_kl: float = Field(0.1, gt=0)
+    """KL target of the adaptive controller (nats per token)."""
+    kl_horizon: int = Field(100, ge=1)
+    """Horizon of the adaptive KL controller, in steps."""
+    cost_threshold: float = Field(0.2, ge=0, le=1)
+    """Lagrangian mode: allowed mean cost (unsafety)."""
+    lambda_init: float = Field(1.0, gt=0)
+    """Lagrangian mode: initial multiplier."""
+    lambda_lr: float = Field(0.05, gt=0)
+    """Lagrangian mode: step size alpha of the log-lambda update."""
+    lambda_max: float = Field(10.0, gt=0)
+    """Lagrangian mode: upper clamp of lambda."""
+    cost_window: int = Field(4, ge=1)
+    """Lagrangian mode: steps averaged as 'recent cost'."""
+
+
+class EvaluateConfig(StageConfig):
+    seed: int = 42
+    """Random seed for sampling."""
+    base_policy_path: str | None = None
+    """Base policy (default: <output_root>/models/base_policy)."""
+    rl_policy_path: str | None = None
+    """RL policy (default: <output_root>/models/rl_policy)."""
+    reward_model_path: str | None = None
+    """Reward model (default: <output_root>/models/reward_model)."""
+    output_dir: str | None = None
+    """Where results go (default: <output_root>/evaluation_results)."""
+    split: str = "test"
+    """Dataset split whose prompts are evaluated."""
+    max_prompts: int | None = Field(None, ge=1)
+    """Evaluate at most this many prompts (empty = all in the split)."""
+    num_adversarial: int = Field(50, ge=1)
+    """Adversarial prompts in the robustness metric."""
+    max_new_tokens: int = Field(48, ge=1)
+    """Maximum tokens generated per response."""
+    temperature: float = Field(0.7, gt=0)
+    """Sampling temperature."""
+    unsafe_threshold: float = Field(0.5, ge=0, le=1)
+    """A response is unsafe when its safety score is below this."""
+    mc_dropout_passes: int = Field(20, ge=2)
+    """MC-dropout passes for calibration."""
+
+
+class ProbeConfig(StageConfig):
+    seed: int = 42
+    """Random seed for sampling."""
+    base_policy_path: str | None = None
+    """Base policy (default: <output_root>/models/base_policy)."""
+    rl_policy_path: str | None = None
+    """RL policy (default: <output_root>/models/rl_policy)."""
+    reward_model_path: str | None = None
+    """Reward model (default: <output_root>/models/reward_model)."""
+    output_path: str | None = None
+    """Report path (default: <output_root>/probes_report.json)."""
+    prompts_path: str | None = None
+    """Your own red-team prompt file (any format the loader reads); used by every probe in addition to the built-in set."""
+    max_prompts_per_probe: int = Field(40, ge=1)
+    """Prompts per probe."""
+    max_new_tokens: int = Field(48, ge=1)
+    """Maximum tokens generated per response."""
+    temperature: float = Field(0.7, gt=0)
+    """Sampling temperature."""
+
+
+class Config(BaseModel):
+    """The whole system's configuration: one section per stage."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    output_root: str = "outputs"
+    """Root folder of all outputs (the seed's layout)."""
+    data: DataConfig = DataConfig()
+    reward: RewardConfig = RewardConfig()
+    policy: PolicyConfig = PolicyConfig()
+    generate: GenerateConfig = GenerateConfig()
+    rl: RLConfig = RLConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    probe: ProbeConfig = ProbeConfig()
+
+
+def format_validation_error(err: ValidationError, where: str) -> str:
+    """One line per problem: `where: section.field: message (got value)`."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
+        parts.append(f"{loc}: {e['msg']}{got}")
+    return f"{where}: " + "; ".join(parts)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read a YAML config; no path gives the embedded defaults."""
+    if path is None:
+        return Config()
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{p}{line}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{p}: top level must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise UserError(format_validation_error(e, str(p))) from None
+
+
+def override(stage_cfg: StageConfig, updates: dict, where: str = "command-line flags") -> StageConfig:
+    """A new stage config with `updates` applied and validated (the original is untouched)."""
+    updates = {k: v for k, v in updates.items() if v is not None}
+    if not updates:
+        return stage_cfg
+    try:
+        return type(stage_cfg).model_validate({**stage_cfg.model_dump(), **updates})
+    except ValidationError as e:
+        raise UserError(format_validation_error(e, where)) from None

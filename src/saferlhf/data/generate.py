@@ -1,0 +1,140 @@
+"""Deterministic seed-scale safety dataset: prompts by category and template family, 2-3 responses per prompt,
+rule-based labels with bounded noise, and a train/validation/test split by template family."""
+
+from __future__ import annotations
+
+import logging
+import random
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from saferlhf.config import DataConfig
+from saferlhf.data.templates import (BENIGN, CATEGORY_COUNTS, FAMILIES, LABEL_RULES, REFUSAL_OPENERS, RESPONSES,
+                                     SLOTS, WRAPPERS)
+from saferlhf.io import atomic_write, write_json
+
+log = logging.getLogger(__name__)
+
+LABEL_COLUMNS = ["safety_score", "toxicity_score", "hallucination_risk", "compliance_score"]
+CSV_COLUMNS = ["id", "prompt", "response", *LABEL_COLUMNS, "prompt_id", "category", "response_type", "split",
+               "template_family"]
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    prompt: str
+    category: str
+    template_family: str
+    split: str
+    slots: dict[str, str]
+
+
+def _fields(template: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+def _fill(template: str, slots: dict[str, str]) -> str:
+    text = template.format(**{f: slots[f] for f in _fields(template)})
+    return text[0].upper() + text[1:]
+
+
+def assign_family_splits(category: str, cfg: DataConfig, rng: random.Random) -> dict[str, str]:
+    """Family -> split for one category: `test_families` for test, `val_families` for validation, rest train."""
+    fams = sorted(FAMILIES[category])
+    if len(fams) < cfg.test_families + cfg.val_families + 1:
+        raise ValueError(f"category {category} has {len(fams)} families; needs test+val+1")
+    rng.shuffle(fams)
+    n_t, n_v = cfg.test_families, cfg.val_families
+    return {f: ("test" if i < n_t else "validation" if i < n_t + n_v else "train") for i, f in enumerate(fams)}
+
+
+def _make_prompts(category: str, n: int, cfg: DataConfig, rng: random.Random, start: int) -> list[Prompt]:
+    fam_split = assign_family_splits(category, cfg, rng)
+    fams = sorted(FAMILIES[category])
+    vocab = SLOTS[category]
+    seen: set[str] = set()
+    out: list[Prompt] = []
+    for i in range(n):
+        fam = fams[i % len(fams)]  # round-robin keeps every family (and so every split) populated
+        for _attempt in range(500):
+            template = rng.choice(FAMILIES[category][fam])
+            slots = {k: rng.choice(v) for k, v in vocab.items()}
+            wrapper, filled = rng.choice(WRAPPERS), _fill(template, slots)
+            if not wrapper.startswith("{p}") and wrapper.endswith(", {p}"):
+                filled = filled[0].lower() + filled[1:]  # "Honestly, how do I ..." not "Honestly, How ..."
+            text = wrapper.format(p=filled)
+            if text not in seen:
+                break
+        else:
+            raise RuntimeError(f"template family {category}/{fam} cannot produce {n} unique prompts")
+        seen.add(text)
+        used = {k: slots[k] for k in _fields(template)}
+        out.append(Prompt(f"p{start + i:04d}", text, category, fam, fam_split[fam], used))
+    return out
+
+
+def _response_slots(p: Prompt, rng: random.Random) -> dict[str, str]:
+    # Every slot of the category (random), overridden by what the prompt actually said.
+    slots = {k: rng.choice(v) for k, v in SLOTS[p.category].items()}
+    slots.update(p.slots)
+    slots["refusal"] = rng.choice(REFUSAL_OPENERS)
+    subject_keys = ("thing", "person") if p.category == "hallucination_prone" else ("task", "topic")
+    slots["subject"] = next((p.slots[k] for k in subject_keys if k in p.slots), slots.get(subject_keys[0], ""))
+    return slots
+
+
+def _labels(category: str, rtype: str, noise: float, rng: random.Random) -> list[float]:
+    means = LABEL_RULES[(category, rtype)]
+    return [round(min(1.0, max(0.0, m + rng.uniform(-noise, noise))), 4) for m in means]
+
+
+def generate(cfg: DataConfig) -> tuple[list[Prompt], pd.DataFrame]:
+    """Build prompts and labelled responses in memory (deterministic for `cfg.seed`)."""
+    rng = random.Random(cfg.seed)
+    prompts: list[Prompt] = []
+    for category, n in [*CATEGORY_COUNTS.items(), (BENIGN, cfg.n_benign)]:
+        if n:
+            prompts += _make_prompts(category, n, cfg, rng, start=len(prompts))
+    critical = [p for p in prompts if p.category != BENIGN]
+    n_border = round(cfg.borderline_fraction * len(critical))
+    borderline = {p.id for p in rng.sample(critical, n_border)}
+    benign = [p for p in prompts if p.category == BENIGN]
+    benign_bad = {p.id for p in rng.sample(benign, round(cfg.benign_unsafe_fraction * len(benign)))}
+
+    rows = []
+    for p in prompts:
+        if p.category == BENIGN:
+            types = ["safe", "over_refusal"] + (["unsafe"] if p.id in benign_bad else [])
+        else:
+            types = ["safe", "unsafe"] + (["borderline"] if p.id in borderline else [])
+        for rtype in types:
+            text = _fill(rng.choice(RESPONSES[(p.category, rtype)]), _response_slots(p, rng))
+            rows.append([f"r{len(rows):05d}", p.prompt, text, *_labels(p.category, rtype, cfg.label_noise, rng),
+                         p.id, p.category, rtype, p.split, p.template_family])
+    return prompts, pd.DataFrame(rows, columns=CSV_COLUMNS)
+
+
+def write_dataset(prompts: list[Prompt], df: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:
+    """Write prompts.json and safety_labels.csv atomically."""
+    prompts_path = write_json(out_dir / "prompts.json", [
+        {"id": p.id, "prompt": p.prompt, "category": p.category, "split": p.split,
+         "template_family": p.template_family} for p in prompts])
+    labels_path = atomic_write(out_dir / "safety_labels.csv", lambda t: df.to_csv(t, index=False))
+    return prompts_path, labels_path
+
+
+def summarize(df: pd.DataFrame) -> dict:
+    """Counts a person checks first: prompts per category, responses per type, rows per split."""
+    first = df.drop_duplicates("prompt_id")
+    return {
+        "prompts": int(len(first)),
+        "responses": int(len(df)),
+        "prompts_per_category": first["category"].value_counts().sort_index().to_dict(),
+        "responses_per_type": df["response_type"].value_counts().sort_index().to_dict(),
+        "prompts_per_split": first["split"].value_counts().sort_index().to_dict(),
+    }

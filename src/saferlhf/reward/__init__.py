@@ -1,0 +1,35 @@
+"""Reward-model stage: train the four-head model, evaluate it, save it."""
+
+from __future__ import annotations
+
+import logging
+
+from saferlhf.artifacts import Layout, resolve
+from saferlhf.config import RewardConfig
+
+log = logging.getLogger(__name__)
+
+
+def run_train(cfg: RewardConfig, layout: Layout) -> dict:
+    """`saferlhf reward train`: train on the train split, save, evaluate on test; returns metrics."""
+    from saferlhf.data.loader import load_labels
+    from saferlhf.reward.evaluate import evaluate_reward_model
+    from saferlhf.reward.train import train_reward_model
+
+    data_path = resolve(cfg.data_path, layout.labels)
+    out_dir = resolve(cfg.output_dir, layout.reward_model)
+    df = load_labels(data_path)
+    model, tokenizer, history = train_reward_model(cfg, df, out_dir)
+    model.save(out_dir, tokenizer)
+    return evaluate_reward_model(model, tokenizer, df, cfg, out_dir, history)
+
+
+def run_evaluate(cfg: RewardConfig, layout: Layout) -> dict:
+    """`saferlhf reward evaluate`: evaluate a saved reward model on the test split."""
+    from saferlhf.data.loader import load_labels
+    from saferlhf.reward.evaluate import evaluate_reward_model
+    from saferlhf.reward.model import RewardModel, load_tokenizer
+
+    out_dir = resolve(cfg.output_dir, layout.reward_model)
+    df = load_labels(resolve(cfg.data_path, layout.labels))
+    return evaluate_reward_model(RewardModel.load(out_dir), load_tokenizer(out_dir), df, cfg, out_dir)

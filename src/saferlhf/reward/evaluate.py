@@ -1,0 +1,88 @@
+"""Reward-model evaluation on the held-out test split: per-signal MAE, ECE with reliability diagrams,
+MC-dropout uncertainty vs error, pairwise accuracy; also writes the drift reference scores."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from saferlhf.config import RewardConfig
+from saferlhf.data.loader import LABEL_COLUMNS
+from saferlhf.io import atomic_write, write_json
+from saferlhf.metrics import expected_calibration_error, pairwise_accuracy, reliability_curve, spearman
+from saferlhf.reward.model import RewardModel
+from saferlhf.reward.train import predict, split_frame
+from saferlhf.signals import SIGNALS, combined_reward
+
+log = logging.getLogger(__name__)
+REFERENCE_FILE = "reference_scores.parquet"
+
+
+def mc_dropout_uncertainty(model: RewardModel, tokenizer, df: pd.DataFrame, passes: int, batch_size: int):
+    """(mean (N,4), std (N,4)) over `passes` stochastic forward passes with dropout on."""
+    runs = np.stack([predict(model, tokenizer, df, batch_size, mc_dropout=True) for _ in range(passes)])  # (P,N,4)
+    return runs.mean(0), runs.std(0)
+
+
+def uncertainty_vs_error(std: np.ndarray, err: np.ndarray) -> dict:
+    """Does uncertainty grow with error? Spearman(std, |err|) and mean error in top vs bottom uncertainty quartile."""
+    u, e = std.mean(1), err.mean(1)  # (N,) per item
+    q1, q3 = np.quantile(u, [0.25, 0.75])
+    low, high = e[u <= q1].mean(), e[u >= q3].mean()
+    rho = spearman(u, e)
+    return {"spearman_uncertainty_error": rho, "mae_low_uncertainty_quartile": float(low),
+            "mae_high_uncertainty_quartile": float(high), "uncertainty_grows_with_error": bool(rho > 0 and high > low)}
+
+
+def reference_frame(df: pd.DataFrame, scores: np.ndarray, weights) -> pd.DataFrame:
+    """The drift reference: the model's scores on held-out traffic, in the scorer's prediction-log columns."""
+    ref = pd.DataFrame(scores, columns=list(SIGNALS))
+    ref["reward"] = combined_reward(scores, weights)
+    ref["prompt_length"] = df["prompt"].str.len().to_numpy()
+    ref["response_length"] = df["response"].str.len().to_numpy()
+    ref["category"] = df["category"].to_numpy() if "category" in df else "unknown"
+    return ref
+
+
+def evaluate_reward_model(model: RewardModel, tokenizer, df: pd.DataFrame, cfg: RewardConfig, out_dir: Path,
+                          history: dict | None = None) -> dict:
+    """Evaluate on the test split and write metrics.json, plots/, reference_scores.parquet."""
+    from saferlhf import plots
+
+    test = split_frame(df, "test")
+    if test.empty:
+        raise ValueError("no test rows (split == 'test')")
+    plots_dir = out_dir / "plots"
+    pred = predict(model, tokenizer, test, cfg.eval_batch_size)  # (N, 4) deterministic
+    target = test[LABEL_COLUMNS].to_numpy()
+    err = np.abs(pred - target)
+    metrics: dict = {"test_rows": len(test), "mae": {}, "ece": {}}
+    for j, sig in enumerate(SIGNALS):
+        metrics["mae"][sig] = float(err[:, j].mean())
+        ece = expected_calibration_error(pred[:, j], target[:, j], cfg.calibration_bins)
+        metrics["ece"][sig] = ece
+        curve = reliability_curve(pred[:, j], target[:, j], cfg.calibration_bins)
+        metrics.setdefault("reliability", {})[sig] = curve
+        plots.reliability_diagram(curve, ece, sig, plots_dir / f"calibration_{sig}.png")
+    metrics["mae_max"] = max(metrics["mae"].values())
+    metrics["ece_max"] = max(metrics["ece"].values())
+    reward = combined_reward(pred, cfg.weights)
+    acc, n_pairs = pairwise_accuracy(test, reward)
+    metrics["pairwise_accuracy"], metrics["pairwise_pairs"] = acc, n_pairs
+    mean, std = mc_dropout_uncertainty(model, tokenizer, test, cfg.mc_dropout_passes, cfg.eval_batch_size)
+    metrics["mc_dropout"] = {"passes": cfg.mc_dropout_passes, "mean_std": float(std.mean()),
+                             **uncertainty_vs_error(std, np.abs(mean - target))}
+    if history:
+        metrics["train_seconds"] = history.get("train_seconds")
+        write_json(out_dir / "training_history.json", history)
+        plots.line_plot({"training loss (per step)": history["step_loss"]}, "reward model", "step",
+                        plots_dir / "loss_curve.png")
+    ref = reference_frame(test, pred, cfg.weights)
+    atomic_write(out_dir / REFERENCE_FILE, lambda p: ref.to_parquet(p, index=False))
+    write_json(out_dir / "metrics.json", metrics)
+    log.info("reward model: pairwise acc %.3f, max MAE %.3f, max ECE %.3f", acc, metrics["mae_max"],
+             metrics["ece_max"])
+    return metrics

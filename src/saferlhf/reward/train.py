@@ -1,0 +1,105 @@
+"""Reward-model training: MSE per head, AdamW, linear warm-up then decay, per-epoch validation."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from saferlhf.config import RewardConfig
+from saferlhf.data.loader import LABEL_COLUMNS
+from saferlhf.reward.model import RewardModel, encode_pairs, load_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def split_frame(df: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Rows of one split; a file without a `split` column is all training data."""
+    if "split" not in df.columns:
+        return df if split == "train" else df.iloc[0:0]
+    return df[df["split"] == split].reset_index(drop=True)
+
+
+@torch.no_grad()
+def predict(model: RewardModel, tokenizer, df: pd.DataFrame, batch_size: int, mc_dropout: bool = False) -> np.ndarray:
+    """(N, 4) scores for the rows of `df`."""
+    model.train(mc_dropout)
+    out = []
+    for i in range(0, len(df), batch_size):
+        chunk = df.iloc[i:i + batch_size]
+        enc = encode_pairs(tokenizer, chunk["prompt"].tolist(), chunk["response"].tolist(), model.cfg.max_length)
+        out.append(model(**enc).numpy())
+    model.eval()
+    return np.concatenate(out) if out else np.zeros((0, 4), dtype=np.float32)
+
+
+def train_reward_model(cfg: RewardConfig, df: pd.DataFrame, out_dir: Path) -> tuple[RewardModel, object, dict]:
+    """Train on the `train` split, validate on `validation`; returns (model, tokenizer, history)."""
+    set_seed(cfg.seed)
+    train_df = split_frame(df, "train")
+    if cfg.max_train_samples:
+        train_df = train_df.sample(min(cfg.max_train_samples, len(train_df)), random_state=cfg.seed)
+    val_df = split_frame(df, "validation")
+    if train_df.empty:
+        raise ValueError("no training rows (split == 'train')")
+    model = RewardModel.from_backbone(cfg.model_name, cfg.dropout, cfg.max_length, cfg.weights)
+    tokenizer = load_tokenizer(cfg.model_name)
+    # The encoder is pretrained (small lr); the heads start from scratch (larger lr).
+    opt = torch.optim.AdamW([
+        {"params": model.encoder.parameters(), "lr": cfg.learning_rate},
+        {"params": model.heads.parameters(), "lr": cfg.head_learning_rate},
+    ], weight_decay=cfg.weight_decay)
+    steps_per_epoch = (len(train_df) + cfg.batch_size - 1) // cfg.batch_size
+    total = steps_per_epoch * cfg.num_epochs
+    sched = get_linear_schedule_with_warmup(opt, min(cfg.warmup_steps, total // 2), total)
+    targets_all = torch.tensor(train_df[LABEL_COLUMNS].to_numpy(), dtype=torch.float32)  # (N, 4)
+    history: dict[str, list] = {"step_loss": [], "epoch": [], "train_loss": [], "val_loss": [], "val_mae": []}
+    gen = torch.Generator().manual_seed(cfg.seed)
+    t0 = time.time()
+    for epoch in range(cfg.num_epochs):
+        model.train()
+        order = torch.randperm(len(train_df), generator=gen)
+        losses = []
+        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"reward epoch {epoch + 1}/{cfg.num_epochs}",
+                   leave=False, mininterval=2)
+        for i in bar:
+            idx = order[i:i + cfg.batch_size]
+            rows = train_df.iloc[idx.numpy()]
+            enc = encode_pairs(tokenizer, rows["prompt"].tolist(), rows["response"].tolist(), cfg.max_length)
+            pred = model(**enc)  # (B, 4)
+            # MSE per head, summed over the four heads
+            loss = ((pred - targets_all[idx]) ** 2).mean(0).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            history["step_loss"].append(loss.item())
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        entry = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
+        if len(val_df):
+            vp = predict(model, tokenizer, val_df, cfg.eval_batch_size)
+            vt = val_df[LABEL_COLUMNS].to_numpy()
+            entry["val_loss"] = float(((vp - vt) ** 2).mean(0).sum())
+            entry["val_mae"] = float(np.abs(vp - vt).mean())
+        for k in ("epoch", "train_loss", "val_loss", "val_mae"):
+            history[k].append(entry.get(k))
+        log.info("reward epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in entry.items()})
+    history["train_seconds"] = time.time() - t0
+    history["train_rows"] = len(train_df)
+    model.eval()
+    return model, tokenizer, history
