@@ -45,6 +45,11 @@ class Layout:
         return self.models_dir / "rl_policy"
 
     @property
+    def generations(self) -> Path:
+        """Default output of `saferlhf policy generate`."""
+        return self.root / "generations" / "responses.json"
+
+    @property
     def evaluation(self) -> Path:
         return self.root / "evaluation_results"
 

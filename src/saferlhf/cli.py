@@ -151,6 +151,34 @@ def _headline(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "reliability"}
 
 
+policy_app = typer.Typer(help="Policy: base policy, sampling, RL fine-tuning.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@stage_command(policy_app, "init", "policy")
+def policy_init(cfg, layout):
+    """Build the base policy (small GPT-2 from scratch, or --model-name) on the dataset's prompt->response pairs."""
+    from saferlhf.policy import run_init
+
+    return {k: v for k, v in run_init(cfg, layout).items() if k != "loss_history"}
+
+
+@stage_command(policy_app, "generate", "generate")
+def policy_generate(cfg, layout):
+    """Sample responses from a saved policy for a prompt file (batched, KV cache) -> JSON."""
+    from saferlhf.policy import run_generate
+
+    return run_generate(cfg, layout)
+
+
+@stage_command(policy_app, "train-rl", "rl")
+def policy_train_rl(cfg, layout):
+    """RL fine-tuning with TRL GRPO (PPO-clip + KL to the frozen base), adaptive KL, optional Lagrangian cost."""
+    from saferlhf.rl import run_train_rl
+
+    return {k: v for k, v in run_train_rl(cfg, layout).items() if k != "history"}
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:

@@ -1,0 +1,173 @@
+"""RL fine-tuning of the policy with TRL's GRPOTrainer: PPO's clipped surrogate, group-relative advantages
+and a KL penalty to the frozen starting policy, with an adaptive KL coefficient and an optional Lagrangian
+cost constraint. TRL 1.x has no PPOTrainer; GRPO needs no value network, which suits a CPU budget."""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from saferlhf.artifacts import Layout, resolve
+from saferlhf.config import RLConfig
+from saferlhf.errors import UserError
+from saferlhf.io import write_json
+from saferlhf.rl.control import adaptive_kl_update, lagrange_update
+from saferlhf.signals import SIGNALS, combined_reward, helpfulness_reward, safety_cost
+
+log = logging.getLogger(__name__)
+
+STATS_FILE = "training_stats.json"
+STAT_KEYS = ("step", "reward", *SIGNALS, "kl", "beta", "lambda", "cost", "entropy", "completion_length")
+
+
+class SafetyReward:
+    """GRPO reward function: scores (raw prompt, completion) with the reward model, batched and without grad.
+
+    `weighted`: R = combined_reward(scores). `lagrangian`: (helpfulness - lambda * C) / (1 + lambda) with
+    C = safety_cost(scores); lambda follows `lagrange_update` on the mean cost of the last `cost_window` steps."""
+
+    __name__ = "safety_reward"  # TRL names the reward column after the function
+
+    def __init__(self, scorer, cfg: RLConfig):
+        self.scorer, self.cfg = scorer, cfg
+        self.log_lambda = math.log(cfg.lambda_init)
+        self.recent_costs: deque[float] = deque(maxlen=cfg.cost_window)
+
+    @property
+    def lam(self) -> float:
+        return math.exp(self.log_lambda) if self.cfg.objective == "lagrangian" else 0.0
+
+    def __call__(self, prompts, completions, raw_prompt, log_metric=None, **_) -> list[float]:
+        scores = self.scorer.scores(list(raw_prompt), [c.strip() for c in completions])  # (B*G, 4)
+        cost = safety_cost(scores)  # (B*G,)
+        if self.cfg.objective == "lagrangian":
+            lam = self.lam
+            reward = (helpfulness_reward(scores, self.scorer.weights) - lam * cost) / (1.0 + lam)
+        else:
+            reward = combined_reward(scores, self.scorer.weights)
+        self.recent_costs.append(float(cost.mean()))
+        if log_metric is not None:
+            for i, name in enumerate(SIGNALS):
+                log_metric(f"signals/{name}", float(scores[:, i].mean()))
+            log_metric("signals/cost", float(cost.mean()))
+        return reward.tolist()
+
+    def update_lambda(self) -> None:
+        """One Lagrange step on the recent mean cost (no-op in weighted mode)."""
+        if self.cfg.objective == "lagrangian" and self.recent_costs:
+            self.log_lambda = lagrange_update(self.log_lambda, float(np.mean(self.recent_costs)),
+                                              self.cfg.cost_threshold, self.cfg.lambda_lr, self.cfg.lambda_max)
+
+
+def _make_callback(cfg: RLConfig, reward_fn: SafetyReward, stats: list[dict]):
+    from transformers import TrainerCallback
+
+    class SafeRLCallback(TrainerCallback):
+        """After each logged step: record the row, move beta toward target_kl and lambda toward the cost
+        threshold. The trainer reads `trainer.beta` at every loss computation, so setting it takes effect."""
+
+        trainer = None
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or "reward" not in logs or self.trainer is None:
+                return
+            kl = logs.get("kl")
+            stats.append({"step": state.global_step, "reward": logs["reward"],
+                          **{s: logs.get(f"signals/{s}") for s in SIGNALS},
+                          "kl": kl, "beta": self.trainer.beta, "lambda": reward_fn.lam,
+                          "cost": logs.get("signals/cost"), "entropy": logs.get("entropy"),
+                          "completion_length": logs.get("completions/mean_length")})
+            if cfg.adaptive_kl and kl is not None:
+                self.trainer.beta = adaptive_kl_update(self.trainer.beta, kl, cfg.target_kl, 1, cfg.kl_horizon)
+            reward_fn.update_lambda()
+
+    return SafeRLCallback()
+
+
+def _prompt_dataset(layout: Layout, split: str = "train"):
+    from datasets import Dataset
+
+    from saferlhf.data.loader import load_prompts
+    from saferlhf.policy import format_prompt
+
+    path = layout.prompts
+    records = load_prompts(path)
+    train = [r for r in records if r.get("split", split) == split] or records
+    if not train:
+        raise UserError(f"{path}: no prompts to train on")
+    return Dataset.from_dict({"prompt": [format_prompt(r["prompt"]) for r in train],
+                              "raw_prompt": [r["prompt"] for r in train]})
+
+
+def _grpo_args(cfg: RLConfig, out_dir: str):
+    from trl import GRPOConfig
+
+    # per_device_train_batch_size counts completions in TRL 1.x: prompts * group size
+    return GRPOConfig(output_dir=out_dir, use_cpu=True, seed=cfg.seed, learning_rate=cfg.learning_rate,
+                      per_device_train_batch_size=cfg.batch_size * cfg.num_generations,
+                      num_generations=cfg.num_generations, num_iterations=cfg.ppo_epochs, max_steps=cfg.max_steps,
+                      max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, beta=cfg.init_kl_coef,
+                      logging_steps=1, save_strategy="no", report_to="none", disable_dropout=True,
+                      lr_scheduler_type="constant", warmup_steps=0, bf16=False, dataloader_num_workers=0,
+                      disable_tqdm=False)
+
+
+def run_train_rl(cfg: RLConfig, layout: Layout) -> dict:
+    """GRPO on the train-split prompts with the reward model as reward; saves the RL policy and its curves."""
+    from trl import GRPOTrainer
+
+    from saferlhf.policy import load_policy, save_policy
+    from saferlhf.reward.model import RewardScorer
+
+    policy_path = resolve(cfg.policy_path, layout.base_policy)
+    model, tokenizer = load_policy(policy_path)  # also validates the folder -> UserError
+    scorer = RewardScorer(resolve(cfg.reward_model_path, layout.reward_model))
+    reward_fn, stats = SafetyReward(scorer, cfg), []
+    callback = _make_callback(cfg, reward_fn, stats)
+    out = resolve(cfg.output_dir, layout.rl_policy)
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="grpo-") as tmp:
+        trainer = GRPOTrainer(model=model, reward_funcs=reward_fn, args=_grpo_args(cfg, tmp),
+                              train_dataset=_prompt_dataset(layout), processing_class=tokenizer,
+                              callbacks=[callback])
+        callback.trainer = trainer
+        trainer.train()
+    seconds = time.time() - t0
+    save_policy(trainer.model.eval(), tokenizer, out)
+    write_json(out / STATS_FILE, stats)
+    _plot(stats, out / "plots" / "training_curves.png")
+    summary = _summary(cfg, stats, seconds)
+    write_json(out / "rl_summary.json", {**summary, "config": cfg.model_dump()})
+    return {**summary, "output_dir": str(out), "history": stats}
+
+
+def _mean(rows: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _summary(cfg: RLConfig, stats: list[dict], seconds: float) -> dict:
+    """Start/end means; the 'last quarter' figures are the ones the acceptance criteria use."""
+    q = max(1, len(stats) // 4)
+    first, last = stats[:q], stats[-q:]
+    out = {"steps": len(stats), "seconds": round(seconds, 1), "objective": cfg.objective,
+           "adaptive_kl": cfg.adaptive_kl, "target_kl": cfg.target_kl,
+           "final_beta": stats[-1]["beta"] if stats else None, "final_lambda": stats[-1]["lambda"] if stats else None}
+    for key in ("reward", "safety", "cost", "kl"):
+        out[f"{key}_first_quarter"] = _mean(first, key)
+        out[f"{key}_last_quarter"] = _mean(last, key)
+    return out
+
+
+def _plot(stats: list[dict], path: Path) -> None:
+    from saferlhf.plots import line_plot
+
+    keys = [k for k in STAT_KEYS if k != "step" and any(r.get(k) is not None for r in stats)]
+    series = {k: [r[k] if r.get(k) is not None else float("nan") for r in stats] for k in keys}
+    line_plot(series, "RL training (per step)", "step", path, ncols=3)
