@@ -58,6 +58,11 @@ class Layout:
         return self.root / "probes_report.json"
 
     @property
+    def monitoring(self) -> Path:
+        """Drift monitor outputs: reports/, snapshots/, latest.html, latest.json, drift_history.csv."""
+        return self.root / "monitoring"
+
+    @property
     def bench(self) -> Path:
         return self.root / "bench"
 

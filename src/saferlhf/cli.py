@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from saferlhf.artifacts import Layout
 from saferlhf.config import Config, StageConfig, load_config, override
@@ -179,10 +180,64 @@ def policy_train_rl(cfg, layout):
     return {k: v for k, v in run_train_rl(cfg, layout).items() if k != "history"}
 
 
+class _DefaultRunGroup(TyperGroup):
+    """`saferlhf monitor --log X ...` means `saferlhf monitor run --log X ...`: options given before any
+    subcommand go to `run`, so the short form and `monitor simulate` live side by side."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0].startswith("-") and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+monitor_app = typer.Typer(cls=_DefaultRunGroup, no_args_is_help=True,
+                          help="Drift monitoring: `monitor run --log ... --reference ...` (or just `monitor --log ...`) checks the scorer's "
+                               "prediction log against the reference (exit 0 pass, 1 drift, 2 bad input); "
+                               "`monitor simulate` sends loopback traffic to the scorer.")
+app.add_typer(monitor_app, name="monitor")
+
+
+@stage_command(monitor_app, "run", "monitor")
+def monitor_run(cfg, layout):
+    """Evidently drift report of the log's window vs the reference; exit 0 when the tests pass, 1 on drift."""
+    from saferlhf.monitor import run_monitor
+
+    summary = run_monitor(cfg, layout)  # logs its own MLflow run (report, snapshot, history as artifacts)
+    typer.echo(json.dumps({k: v for k, v in summary.items() if k != "tests"}, indent=2, default=str))
+    if not summary["passed"]:
+        typer.echo(f"drift detected: drifted columns {summary['drifted_columns'] or 'none'}; failed tests: "
+                   f"{'; '.join(summary['failed_tests'])}", err=True)
+        raise typer.Exit(1)
+
+
+@monitor_app.command("simulate")
+def monitor_simulate(
+        ctx: typer.Context,
+        endpoint: str = typer.Option(..., "--endpoint", help="Scorer base URL (e.g. http://127.0.0.1:8000) or its /v1/score URL."),
+        profile: str = typer.Option("normal", "--profile", help="normal | jailbreak-surge | toxic-shift."),
+        n: int = typer.Option(200, "--n", "-n", help="Items to send (bounded)."),
+        seed: int = typer.Option(0, "--seed", help="Random seed of the traffic mix and order."),
+        batch_size: int = typer.Option(16, "--batch-size", help="Items per request."),
+        data_path: Optional[Path] = typer.Option(None, "--data-path", help="Labelled CSV (default: <output_root>/data/safety_labels.csv)."),
+        allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback endpoint (off: only 127.0.0.1/localhost)."),
+        max_seconds: float = typer.Option(600.0, "--max-seconds", help="Stop sending after this many seconds.")):
+    """Send bounded synthetic traffic built from the dataset to the scorer (token: env SAFERLHF_API_TOKEN)."""
+    from saferlhf.data.loader import load_labels
+    from saferlhf.monitor.simulate import run_simulate
+
+    _, layout = resolve_stage(ctx, "monitor", None, {})
+    labels = load_labels(data_path or layout.labels)
+    result = run_simulate(endpoint, labels, profile, n, seed, batch_size, allow_remote, max_seconds=max_seconds)
+    typer.echo(json.dumps(result, indent=2))
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        # standalone_mode=False makes click *return* a typer.Exit code instead of raising it
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UserError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)

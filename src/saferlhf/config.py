@@ -234,6 +234,46 @@ class ProbeConfig(StageConfig):
     """Sampling temperature."""
 
 
+class MonitorConfig(StageConfig):
+    log: str | None = None
+    """Scorer prediction log: a predictions.jsonl file, or the folder with predictions.jsonl and rotated predictions-*.jsonl."""
+    reference: str | None = None
+    """Drift reference: parquet/CSV path or an MLflow URI (models:/saferlhf-reward-onnx@champion, runs:/<id>) whose artifacts hold reference_scores.parquet (default: <output_root>/models/reward_model/reference_scores.parquet)."""
+    window: str | None = None
+    """Records to check: a time span back from now (`30m`, `24h`, `7d`) or a count (`5000` = the last 5000 records); empty = the whole log."""
+    output_dir: str | None = None
+    """Where reports, snapshots and the drift history go (default: <output_root>/monitoring)."""
+    min_records: int = Field(50, ge=2)
+    """Fewest records a window may hold; fewer is bad input (exit 2), since drift tests on a handful of items are noise."""
+    max_drift_share: float = Field(0.5, gt=0, le=1)
+    """Drifted-column test: the run fails when this share (or more) of the monitored columns (four signals + reward) drift."""
+    drift_method: Literal["ks", "wasserstein", "psi", "jensenshannon", "kl_div", "anderson", "cramer_von_mises",
+                          "mannw", "ed", "es", "hellinger", "t_test", "empirical_mmd"] | None = None
+    """Evidently drift test for every column; empty = Evidently's choice by reference size (K-S p-value up to 1,000 reference rows, normed Wasserstein above)."""
+    drift_threshold: float | None = Field(None, gt=0)
+    """Per-signal drift test threshold (p-value for tests, distance for distances); empty = the method's default (0.05 for K-S, 0.1 for Wasserstein)."""
+    unsafe_threshold: float = Field(0.5, ge=0, le=1)
+    """An item is scored unsafe when its safety score is below this (same rule as evaluation)."""
+    max_unsafe_rate: float | None = Field(None, ge=0, le=1)
+    """Unsafe-rate ceiling (absolute); empty = the reference's unsafe rate + unsafe_rate_margin."""
+    unsafe_rate_margin: float = Field(0.15, ge=0, le=1)
+    """How far the unsafe rate may rise above the reference's before the ceiling test fails (when max_unsafe_rate is empty)."""
+    tracking: bool = True
+    """Log the run (metrics, report, snapshot) to MLflow when tracking is configured."""
+
+    @field_validator("window")
+    @classmethod
+    def _window_format(cls, v: str | None) -> str | None:
+        import re
+
+        if v is not None and not re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", v):
+            raise ValueError(f"window must be a count (`5000`) or a span (`30m`, `24h`, `7d`), got {v!r}")
+        if v is not None and int(re.sub(r"\D", "", v)) < 1:
+            raise ValueError(f"window must be at least 1, got {v!r}")
+        return v
+
+
+
 class Config(BaseModel):
     """The whole system's configuration: one section per stage."""
 
@@ -247,6 +287,7 @@ class Config(BaseModel):
     rl: RLConfig = RLConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     probe: ProbeConfig = ProbeConfig()
+    monitor: MonitorConfig = MonitorConfig()
 
 
 def format_validation_error(err: ValidationError, where: str) -> str:

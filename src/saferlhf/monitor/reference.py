@@ -1,0 +1,96 @@
+"""Load the drift reference: the served reward model's own scores on held-out data.
+
+A local parquet/CSV file, or an MLflow URI (`models:/saferlhf-reward-onnx@champion`, `runs:/<run_id>[/path]`)
+whose artifacts hold `reference_scores.parquet`, so a served model version is always compared with its own
+reference. MLflow is imported only for URIs.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from saferlhf.errors import UserError
+from saferlhf.signals import SIGNALS
+
+log = logging.getLogger(__name__)
+
+REFERENCE_FILE = "reference_scores.parquet"  # the name reward/evaluate.py writes
+REQUIRED_COLUMNS: tuple[str, ...] = (*SIGNALS, "reward")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("prompt_length", "response_length")
+URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
+
+
+def is_mlflow_uri(spec: str) -> bool:
+    return spec.startswith(URI_SCHEMES)
+
+
+def read_reference_file(path: Path) -> pd.DataFrame:
+    """Parquet or CSV with at least the four signals and the reward."""
+    if not path.is_file():
+        raise UserError(f"reference not found: {path}")
+    try:
+        df = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except Exception as e:  # pyarrow/pandas raise many types for a bad file
+        raise UserError(f"reference {path} is not a readable parquet/CSV file ({type(e).__name__}: {e})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in df]
+    if missing:
+        raise UserError(f"reference {path} lacks column(s) {missing}; it needs {list(REQUIRED_COLUMNS)}")
+    cols = [*REQUIRED_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in df)]
+    out = df[cols].apply(pd.to_numeric, errors="coerce").dropna()
+    if out.empty:
+        raise UserError(f"reference {path} has no rows with numeric {list(REQUIRED_COLUMNS)}")
+    return out.reset_index(drop=True)
+
+
+def _download_from_mlflow(uri: str, dst: Path) -> Path:
+    """Fetch reference_scores.parquet from the URI's artifacts (or, for a model, from its source run)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    tried = []
+    candidates = [uri] if uri.endswith((".parquet", ".csv")) else [f"{uri.rstrip('/')}/{REFERENCE_FILE}"]
+    if uri.startswith("models:/"):
+        try:
+            run_id = _model_source_run(uri)
+            candidates += [f"runs:/{run_id}/{REFERENCE_FILE}", f"runs:/{run_id}/reward_model/{REFERENCE_FILE}"]
+        except (MlflowException, ValueError) as e:
+            tried.append(f"{uri}: {e}")
+    for cand in candidates:
+        try:
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=cand, dst_path=str(dst)))
+        except (MlflowException, OSError) as e:
+            tried.append(f"{cand}: {str(e).splitlines()[0][:160]}")
+    raise UserError(f"no {REFERENCE_FILE} found for {uri} (tried {'; '.join(tried)})")
+
+
+def _model_source_run(uri: str) -> str:
+    """run id that produced the model version `models:/name/version` or `models:/name@alias`."""
+    from mlflow import MlflowClient
+
+    ref = uri[len("models:/"):].strip("/").split("/")
+    client = MlflowClient()
+    if "@" in ref[0]:
+        name, alias = ref[0].split("@", 1)
+        mv = client.get_model_version_by_alias(name, alias)
+    elif len(ref) >= 2:
+        mv = client.get_model_version(ref[0], ref[1])
+    else:
+        raise ValueError(f"{uri} names no version or alias")
+    if not mv.run_id:
+        raise ValueError(f"{uri} has no source run")
+    return mv.run_id
+
+
+def load_reference(spec: str | Path) -> tuple[pd.DataFrame, str]:
+    """(reference frame, where it came from) for a path or an MLflow URI."""
+    spec = str(spec)
+    if not is_mlflow_uri(spec):
+        return read_reference_file(Path(spec)), spec
+    with tempfile.TemporaryDirectory(prefix="saferlhf-ref-") as tmp:
+        path = _download_from_mlflow(spec, Path(tmp))
+        log.info("reference %s -> %s", spec, path)
+        return read_reference_file(path), spec
