@@ -148,6 +148,24 @@ def reward_evaluate(cfg, layout):
     return _headline(run_evaluate(cfg, layout))
 
 
+@stage_command(app, "evaluate", "evaluate")
+def policy_evaluate(cfg, layout):
+    """Compare base and RL policies on held-out prompts: unsafe %, reward shift, KL, toxicity/hallucination/
+    compliance change, calibration, adversarial robustness, over-refusal -> evaluation_results.json + plots."""
+    from saferlhf.evaluate import run_evaluate
+
+    result = run_evaluate(cfg, layout)
+    return {k: v for k, v in result.items() if k not in ("per_category_unsafe_pct", "plots")}
+
+
+@stage_command(app, "probe", "probe")
+def policy_probe(cfg, layout):
+    """Run the six safety probes on base and RL policies -> probes_report.json (add your prompts: --prompts-path)."""
+    from saferlhf.probes import run_probe
+
+    return run_probe(cfg, layout)
+
+
 def _headline(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "reliability"}
 

@@ -45,3 +45,38 @@ def line_plot(series: dict[str, list], title: str, xlabel: str, path: str | Path
     fig.suptitle(title)
     fig.tight_layout()
     return save(fig, path)
+
+
+def histogram_overlay(series: dict[str, list], title: str, xlabel: str, path: str | Path, bins: int = 30) -> Path:
+    """Overlaid, semi-transparent histograms on shared bins (one per named series)."""
+    import numpy as np
+
+    values = [np.asarray(v, float) for v in series.values()]
+    allv = np.concatenate(values) if values else np.zeros(0)
+    edges = np.linspace(allv.min(), allv.max() + 1e-9, bins + 1) if allv.size else bins
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, v in zip(series, values):
+        ax.hist(v, bins=edges, alpha=0.5, label=f"{name} (mean {v.mean():.3f})" if v.size else name)
+    ax.set(title=title, xlabel=xlabel, ylabel="count")
+    ax.legend()
+    return save(fig, path)
+
+
+def bar_chart(groups: list[str], series: dict[str, list], title: str, ylabel: str, path: str | Path) -> Path:
+    """Grouped bars: one group per label in `groups`, one bar per named series; values printed on bars."""
+    import numpy as np
+
+    x = np.arange(len(groups))
+    width = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(groups) * max(len(series), 1) / 1.5), 3.8))
+    for i, (name, ys) in enumerate(series.items()):
+        ys = [float("nan") if y is None else y for y in ys]
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, ys, width, label=name)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(x, groups, rotation=20, ha="right")
+    ax.set(title=title, ylabel=ylabel)
+    if len(series) > 1:
+        ax.legend()
+    fig.tight_layout()
+    return save(fig, path)
