@@ -10,6 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: venv demo test test-fast bench-reward clean help
+.PHONY: bench-monitor
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -36,6 +37,9 @@ test-fast: $(STAMP)  ## unit tests only (skips tests marked slow)
 
 bench-reward: $(STAMP)  ## generate data + train/evaluate the reward model on configs/full.yaml -> outputs/bench/reward_full.json
 	$(BIN)/python benchmarks/bench_reward.py --config configs/full.yaml
+
+bench-monitor: $(STAMP)  ## drift monitor on 100,000 logged predictions (<= 60 s) -> outputs/bench/monitor.json
+	$(BIN)/python benchmarks/bench_monitor.py --config $(CONFIG)
 
 clean:  ## remove outputs (keeps .venv)
 	rm -rf outputs
