@@ -52,19 +52,25 @@ def _download_from_mlflow(uri: str, dst: Path) -> Path:
     from mlflow.exceptions import MlflowException
 
     tried = []
-    candidates = [uri] if uri.endswith((".parquet", ".csv")) else [f"{uri.rstrip('/')}/{REFERENCE_FILE}"]
+    candidates = [uri] if uri.endswith((".parquet", ".csv")) else _places(uri)
     if uri.startswith("models:/"):
         try:
-            run_id = _model_source_run(uri)
-            candidates += [f"runs:/{run_id}/{REFERENCE_FILE}", f"runs:/{run_id}/reward_model/{REFERENCE_FILE}"]
+            candidates += _places(f"runs:/{_model_source_run(uri)}")
         except (MlflowException, ValueError) as e:
             tried.append(f"{uri}: {e}")
     for cand in candidates:
         try:
             return Path(mlflow.artifacts.download_artifacts(artifact_uri=cand, dst_path=str(dst)))
-        except (MlflowException, OSError) as e:
-            tried.append(f"{cand}: {str(e).splitlines()[0][:160]}")
+        except Exception as e:  # noqa: BLE001 - MLflow raises several types for "no such artifact"
+            tried.append(f"{cand}: {(str(e).splitlines() or [type(e).__name__])[0][:160]}")
     raise UserError(f"no {REFERENCE_FILE} found for {uri} (tried {'; '.join(tried)})")
+
+
+def _places(uri: str) -> list[str]:
+    """Where a reference can sit under a URI: at its root, or inside a registered pyfunc model's bundle folder
+    (`artifacts/onnx/` for the ONNX model, `artifacts/reward_model/` for the PyTorch one, see saferlhf.registry)."""
+    root = uri.rstrip("/")
+    return [f"{root}/{sub}{REFERENCE_FILE}" for sub in ("", "artifacts/onnx/", "artifacts/reward_model/")]
 
 
 def _model_source_run(uri: str) -> str:
