@@ -63,6 +63,16 @@ class Layout:
         return self.root / "monitoring"
 
     @property
+    def pipeline_root(self) -> Path:
+        """kfp.local runs of the pipeline: per-run task folders and the step cache (.kfp_cache)."""
+        return self.root / "pipeline_runs"
+
+    @property
+    def promotion_decision(self) -> Path:
+        """The pipeline gate's last promotion decision (Markdown)."""
+        return self.root / "promotion_decision.md"
+
+    @property
     def bench(self) -> Path:
         return self.root / "bench"
 

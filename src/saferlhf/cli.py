@@ -249,6 +249,99 @@ def monitor_simulate(
     typer.echo(json.dumps(result, indent=2))
 
 
+pipeline_app = typer.Typer(help="Kubeflow pipeline: compile, run locally (kfp.local), submit to a cluster.",
+                            no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+
+
+def _pipelines(module: str):
+    """Import `pipelines.<module>` lazily (kfp loads only for these commands) from the repository root."""
+    import importlib
+
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (root / "pipelines" / "saferlhf_pipeline.py").is_file():
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            return importlib.import_module(f"pipelines.{module}")
+    raise UserError("pipelines/saferlhf_pipeline.py not found: run from the repository root (or /app in the image)")
+
+
+@pipeline_app.command("compile")
+def pipeline_compile(output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                                           help="Where to write (default: pipelines/saferlhf_pipeline.yaml).")):
+    """Compile the pipeline to its KFP v2 spec YAML."""
+    mod = _pipelines("saferlhf_pipeline")
+    typer.echo(str(mod.compile_pipeline(output or mod.COMPILED)))
+
+
+@pipeline_app.command("run")
+def pipeline_run(ctx: typer.Context,
+                 config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+                 param: list[str] = typer.Option([], "--param", "-p", help="Pipeline parameter name=value (repeatable)."),
+                 publish: bool = typer.Option(True, help="Copy the run's artifacts into the output root's layout.")):
+    """Run the whole pipeline locally (kfp.local, one subprocess per step, step cache on), publish it to outputs/
+    and print a summary."""
+    from saferlhf.pipeline import parse_params
+    from saferlhf.pipeline.publish import publish as publish_run, render_summary
+    from saferlhf.tracking import pipeline_run as mlflow_parent
+
+    obj = ctx.find_root().obj or {}
+    path = config or obj.get("config")
+    cfg = load_config(path)  # bad config -> one line now, not a failed step later
+    layout = Layout(Path(obj.get("output_root") or cfg.output_root))
+    runner = _pipelines("runner")
+    result = runner.run_local(path.read_text() if path else "", parse_params(param), layout,
+                              lambda: mlflow_parent(cfg.registry, layout))
+    published = publish_run(result.outputs, layout) if publish else result.outputs
+    promotion = Path(result.outputs.get("promotion", ""))
+    render_summary(layout, published, result.executed, result.seconds,
+                   promotion.read_text() if promotion.is_file() else None)
+
+
+@pipeline_app.command("submit")
+def pipeline_submit(ctx: typer.Context,
+                    host: str = typer.Option(..., "--host", help="KFP API URL, e.g. http://localhost:8888 (port-forward)."),
+                    config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                                          help="YAML sent inline as the `config` parameter (default: the image's configs/demo.yaml)."),
+                    namespace: Optional[str] = typer.Option(None, help="Kubeflow profile namespace (multi-user)."),
+                    experiment: Optional[str] = typer.Option(None, help="Experiment name (default: Default)."),
+                    run_name: Optional[str] = typer.Option(None, help="Run name (default: file name + time)."),
+                    param: list[str] = typer.Option([], "--param", "-p", help="Pipeline parameter name=value (repeatable)."),
+                    token: Optional[str] = typer.Option(None, envvar="KF_PIPELINES_TOKEN",
+                                                        help="Bearer token (else the file at $KF_PIPELINES_SA_TOKEN_PATH)."),
+                    wait: bool = typer.Option(False, help="Wait for the run; exit 1 unless it succeeds."),
+                    timeout: int = typer.Option(6 * 3600, help="Seconds --wait waits.")):
+    """Submit the compiled pipeline (pipelines/saferlhf_pipeline.yaml) to a Kubeflow Pipelines cluster."""
+    from saferlhf.pipeline import parse_params
+
+    params = parse_params(param)
+    path = config or (ctx.find_root().obj or {}).get("config")
+    if path and "config" not in params:
+        load_config(path)  # a bad file fails here, not in the cluster
+        params["config"] = path.read_text()
+    out = _pipelines("runner").submit(host, params, namespace, experiment, run_name, token, wait, timeout)
+    typer.echo(f"run {out['run_id']}: {out['url']}")
+    if wait:
+        typer.echo(f"final state: {out['state']}")
+        if out["state"].upper() != "SUCCEEDED":
+            raise typer.Exit(1)
+
+
+@stage_command(app, "dashboard", "dashboard")
+def dashboard(cfg, layout):
+    """Serve the Streamlit dashboard (`streamlit run dashboard/app.py`, headless) on --host:--port."""
+    import os
+
+    import click
+
+    from saferlhf.dashboard_live import streamlit_command
+
+    ctx = click.get_current_context()
+    argv, env = streamlit_command(cfg, layout, ctx.params.get("config") or (ctx.find_root().obj or {}).get("config"))
+    typer.echo(f"dashboard: http://{cfg.host}:{cfg.port}  (outputs: {env['SAFERLHF_OUTPUT_ROOT']})", err=True)
+    os.execve(argv[0], argv, {**os.environ, **env})
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:

@@ -1,0 +1,135 @@
+"""Run the pipeline: locally through kfp.local (each step a subprocess of this Python, no Docker) or on a Kubeflow
+Pipelines cluster through `kfp.Client`. The CLI (`saferlhf pipeline ...`) imports this lazily."""
+
+import contextlib
+import logging
+import os
+import re
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kfp import local
+
+from pipelines.saferlhf_pipeline import COMPILED, PIPELINE_NAME, saferlhf_pipeline
+from saferlhf.artifacts import Layout
+from saferlhf.errors import UserError
+from saferlhf.pipeline import source_hash
+
+log = logging.getLogger(__name__)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class StepFailed(UserError):
+    """A pipeline step failed: one line naming the step (and its error when the step left one), exit code 1."""
+
+    exit_code = 1
+
+
+@dataclass
+class LocalRun:
+    outputs: dict[str, str]  # pipeline output name -> local path
+    run_dir: Path | None
+    executed: list[str] = field(default_factory=list)  # steps that ran (the rest were cache hits or skipped)
+    seconds: float = 0.0
+
+
+def _run_dir(root: Path, started: float) -> Path | None:
+    runs = [p for p in root.glob(f"{PIPELINE_NAME}-*") if p.is_dir() and p.stat().st_mtime >= started - 1]
+    return max(runs, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def executed_steps(run_dir: Path | None) -> list[str]:
+    """Steps that actually ran in this run: only they leave an executor_output.json in the run folder."""
+    if run_dir is None:
+        return []
+    return sorted({p.parent.name for p in run_dir.rglob("executor_output.json")})
+
+
+def _failure(message: str, run_dir: Path | None) -> StepFailed:
+    """kfp's "Inner task failed: 'a' inside 'b'" -> one line naming the innermost step and its error.txt."""
+    text = ANSI.sub("", message)
+    steps = re.findall(r"'([^']+)'", text.split("Inner task failed:")[-1]) if "Inner task failed" in text else []
+    step = re.sub(r"-iteration-\d+$", "", steps[0]) if steps else "unknown step"
+    errors = sorted(run_dir.rglob(f"{step}/error.txt"), key=lambda p: p.stat().st_mtime) if run_dir else []
+    detail = f": {errors[-1].read_text().strip()}" if errors else ""
+    where = f"; logs above, files in {run_dir}" if run_dir else ""
+    return StepFailed(f"pipeline step {step!r} failed{detail}{where}")
+
+
+@contextlib.contextmanager
+def _tracking_env(layout: Layout):
+    """Stages log to outputs/mlflow.db unless MLFLOW_TRACKING_URI points elsewhere (child processes inherit it)."""
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = previous or f"sqlite:///{layout.mlflow_db.resolve()}"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+def run_local(config_text: str, params: dict, layout: Layout, parent_run=contextlib.nullcontext) -> LocalRun:
+    """The whole pipeline through kfp.local.SubprocessRunner(use_venv=False) with kfp.local's step cache on
+    (under <output_root>/pipeline_runs/.kfp_cache). `parent_run` wraps the run (an MLflow parent run)."""
+    root = layout.pipeline_root
+    root.mkdir(parents=True, exist_ok=True)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), enable_caching=True,
+               raise_on_error=True)
+    started = time.time()
+    with warnings.catch_warnings(), _tracking_env(layout), parent_run():
+        # "image has no python", "resources have no local effect": true, and said once in the README
+        warnings.simplefilter("ignore")
+        try:
+            task = saferlhf_pipeline(config=config_text, code_version=source_hash(), **params)
+        except RuntimeError as e:
+            raise _failure(str(e), _run_dir(root, started)) from None
+    run_dir = _run_dir(root, started)
+    outputs = {name: art.path for name, art in task.outputs.items() if getattr(art, "path", None)}
+    return LocalRun(outputs, run_dir, executed_steps(run_dir), time.time() - started)
+
+
+def read_token(token: str | None) -> str | None:
+    """--token / $KF_PIPELINES_TOKEN, else the file named by $KF_PIPELINES_SA_TOKEN_PATH (a projected service
+    account token, as in-cluster clients use)."""
+    if token:
+        return token.strip()
+    path = os.environ.get("KF_PIPELINES_SA_TOKEN_PATH")
+    if path:
+        if not Path(path).is_file():
+            raise UserError(f"KF_PIPELINES_SA_TOKEN_PATH points to {path}, which does not exist")
+        return Path(path).read_text().strip()
+    return None
+
+
+def submit(host: str, params: dict, namespace: str | None = None, experiment: str | None = None,
+           run_name: str | None = None, token: str | None = None, wait: bool = False,
+           timeout: int = 6 * 3600, package: Path = COMPILED) -> dict:
+    """Upload the compiled spec as a run (`kfp.Client.create_run_from_pipeline_package`); returns run id, URL and,
+    with `wait`, the final state."""
+    import kfp
+    import urllib3
+    from kfp_server_api.exceptions import ApiException
+
+    if not package.is_file():
+        raise UserError(f"{package} not found; run `saferlhf pipeline compile` first")
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # retry warnings would bury the error line
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "client only works with KFP >= 2.0.0-beta.2": we target v2beta1
+            client = kfp.Client(host=host, namespace=namespace or "kubeflow", existing_token=read_token(token))
+            result = client.create_run_from_pipeline_package(
+                str(package), arguments=params, run_name=run_name, experiment_name=experiment, namespace=namespace)
+            out = {"run_id": result.run_id, "url": f"{host.rstrip('/')}/#/runs/details/{result.run_id}"}
+            if wait:
+                run = result.wait_for_run_completion(timeout)
+                out["state"] = str(run.state)
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise UserError(f"cannot reach Kubeflow Pipelines at {host} ({type(reason).__name__}); is the port-forward "
+                        "or ingress up?") from None
+    except ApiException as e:
+        raise UserError(f"Kubeflow Pipelines at {host} answered {e.status} {e.reason}: "
+                        f"{(e.body or '').strip()[:200]}") from None
+    return out

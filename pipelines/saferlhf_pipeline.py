@@ -1,0 +1,97 @@
+"""The SafeRLHF pipeline, in the seed's order: data -> reward model -> base policy -> RL -> evaluate + probe ->
+ONNX export -> promotion gate -> register. Compile with `saferlhf pipeline compile`; run locally with
+`saferlhf pipeline run` (kfp.local) or on Kubeflow with `saferlhf pipeline submit`."""
+
+from pathlib import Path
+from typing import NamedTuple
+
+from kfp import compiler, dsl
+from kfp.dsl import Artifact, Dataset, Markdown, Model
+
+import saferlhf
+from components._common import configure
+from components.assess import assess_policies, plan_assessments
+from components.config import resolve_config
+from components.data import generate_data
+from components.onnx_export import export_onnx
+from components.policy import init_policy
+from components.registry import promotion_gate, register
+from components.reward import train_reward
+from components.rl import train_rl
+
+PIPELINE_NAME = "saferlhf"
+COMPILED = Path(__file__).with_name("saferlhf_pipeline.yaml")
+
+Outputs = NamedTuple("Outputs", [("dataset", Dataset), ("reward_model", Model), ("base_policy", Model),
+                                 ("rl_policy", Model), ("reward_onnx", Model), ("evaluation", Artifact),
+                                 ("probes_report", Artifact), ("promotion", Markdown)])
+
+
+@dsl.pipeline(name=PIPELINE_NAME, description="Safety RLHF: multi-signal reward model, KL-leashed RL, "
+                                               "evaluation and safety probes, ONNX export, gated promotion.")
+def saferlhf_pipeline(config: str = "demo", overrides: dict = {}, code_version: str = saferlhf.__version__,
+                      seed: int = -1, reward_epochs: int = 0, policy_epochs: int = 0, rl_steps: int = 0,
+                      objective: str = "", target_kl: float = 0.0, min_unsafe_reduction: float = -1.0,
+                      max_over_refusal_increase: float = -1.0, max_probe_risk: float = -1.0,
+                      gpus: int = 0) -> Outputs:
+    """Args:
+        config: config name (configs/<name>.yaml in the image), a YAML path, or the YAML text itself.
+        overrides: {section: {field: value}} applied on top of the config.
+        code_version: part of every step's cache key (the image tag on a cluster; a source hash locally).
+        seed: seed of every stage (-1: each section's own).
+        reward_epochs: reward-model epochs (0: from the config).
+        policy_epochs: base-policy epochs (0: from the config).
+        rl_steps: RL optimisation steps (0: from the config).
+        objective: RL objective, weighted or lagrangian ("": from the config).
+        target_kl: adaptive-KL target in nats/token (0: from the config).
+        min_unsafe_reduction: gate, least relative cut in unsafe outputs (-1: from the config).
+        max_over_refusal_increase: gate, most over-refusal rise, absolute (-1: from the config).
+        max_probe_risk: gate, highest RL overall probe risk (-1: from the config).
+        gpus: GPUs for the reward-model and RL steps (0: CPU only).
+    """
+    cfg = configure(resolve_config(
+        config=config, overrides=overrides, code_version=code_version, seed=seed, reward_epochs=reward_epochs,
+        policy_epochs=policy_epochs, rl_steps=rl_steps, objective=objective, target_kl=target_kl,
+        min_unsafe_reduction=min_unsafe_reduction, max_over_refusal_increase=max_over_refusal_increase,
+        max_probe_risk=max_probe_risk), "resolve-config").outputs
+
+    # 1. data
+    data = configure(generate_data(stage=cfg["data"]), "generate-data")
+    dataset = data.outputs["dataset"]
+    # 2. reward model
+    reward = configure(train_reward(stage=cfg["reward"], dataset=dataset), "train-reward", gpus=gpus)
+    reward_model = reward.outputs["reward_model"]
+    # 3. base policy
+    base = configure(init_policy(stage=cfg["policy"], dataset=dataset), "init-policy")
+    base_policy = base.outputs["base_policy"]
+    # 4. RL under a KL leash
+    rl = configure(train_rl(stage=cfg["rl"], dataset=dataset, base_policy=base_policy, reward_model=reward_model),
+                   "train-rl", gpus=gpus)
+    rl_policy = rl.outputs["rl_policy"]
+    # 5. evaluation and probes of base vs RL, fanned out (one pod each on a cluster, two threads locally)
+    plan = configure(plan_assessments(evaluate_stage=cfg["evaluate"], probe_stage=cfg["probe"]), "plan-assessments")
+    with dsl.ParallelFor(plan.output, parallelism=2) as item:
+        assess = configure(assess_policies(
+            assessment=item.assessment, stage=item.stage, dataset=dataset, base_policy=base_policy,
+            rl_policy=rl_policy, reward_model=reward_model), "assess-policies")
+    # 6. ONNX export of the reward model for the scoring endpoint
+    onnx = configure(export_onnx(stage=cfg["export"], dataset=dataset, reward_model=reward_model), "export-onnx")
+    # 7. promotion gate, then registration; only the passing branch may promote to `champion`
+    gate = configure(promotion_gate(stage=cfg["registry"], assessments=dsl.Collected(assess.outputs["results"]),
+                                    reward_model=reward_model), "promotion-gate")
+    artifacts = dict(dataset=dataset, reward_model=reward_model, reward_onnx=onnx.outputs["reward_onnx"],
+                     base_policy=base_policy, rl_policy=rl_policy, evaluation=gate.outputs["evaluation"],
+                     probes_report=gate.outputs["probes_report"], decision=gate.outputs["decision"])
+    with dsl.If(gate.outputs["passed"] == True, "gates-passed"):  # noqa: E712 - a pipeline expression, not Python
+        configure(register(stage=cfg["registry"], promote=True, **artifacts), "register")
+    with dsl.Else("gates-failed"):
+        configure(register(stage=cfg["registry"], promote=False, **artifacts), "register")
+    return Outputs(dataset=dataset, reward_model=reward_model, base_policy=base_policy, rl_policy=rl_policy,
+                   reward_onnx=onnx.outputs["reward_onnx"], evaluation=gate.outputs["evaluation"],
+                   probes_report=gate.outputs["probes_report"], promotion=gate.outputs["decision"])
+
+
+def compile_pipeline(path: Path = COMPILED) -> Path:
+    """Write the pipeline spec YAML (deterministic for the same source and SAFERLHF_IMAGE)."""
+    compiler.Compiler().compile(saferlhf_pipeline, str(path))
+    return path

@@ -1,0 +1,278 @@
+"""The adapter every KFP component calls: stage config JSON in, upstream artifact folders linked into a scratch
+`Layout`, the stage's own `run_<verb>(cfg, layout)`, its outputs moved into the artifact paths, headline metrics
+logged on the `Metrics` artifact and a report written. Duck-typed on kfp's artifacts: no kfp import."""
+
+from __future__ import annotations
+
+import base64
+import html
+import importlib
+import json
+import logging
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from saferlhf.artifacts import Layout
+from saferlhf.io import write_json, write_text
+from saferlhf.pipeline.config import stage_config
+
+log = logging.getLogger(__name__)
+
+# Files in a stage's output that make its report.
+REPORT_IMAGES = ("plots/*.png", "*.png")
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one pipeline step runs: its config section, its run function, the Layout places it reads (upstream
+    artifacts) and writes (its output artifacts), and its report's title."""
+
+    section: str
+    run: str  # "module:function", called as function(cfg, layout)
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    title: str
+
+
+_POLICIES = ("data_dir", "base_policy", "rl_policy", "reward_model")
+STEPS = {
+    "generate-data": Step("data", "saferlhf.data:run_generate", (), ("data_dir",), "Safety dataset"),
+    "train-reward": Step("reward", "saferlhf.reward:run_train", ("data_dir",), ("reward_model",), "Reward model"),
+    "init-policy": Step("policy", "saferlhf.policy:run_init", ("data_dir",), ("base_policy",), "Base policy"),
+    "train-rl": Step("rl", "saferlhf.rl:run_train_rl", ("data_dir", "base_policy", "reward_model"), ("rl_policy",),
+                     "RL policy"),
+    "evaluate": Step("evaluate", "saferlhf.evaluate:run_evaluate", _POLICIES, ("evaluation",),
+                     "Evaluation: base vs RL policy"),
+    "probe": Step("probe", "saferlhf.probes:run_probe", _POLICIES, ("probes_report",),
+                  "Safety probes: base vs RL policy"),
+    "export-onnx": Step("export", "saferlhf.onnx_export:run_export", ("data_dir", "reward_model"), ("reward_onnx",),
+                        "ONNX export"),
+    "register": Step("registry", "saferlhf.registry:run_register",
+                     ("data_dir", "reward_model", "reward_onnx", "base_policy", "rl_policy", "evaluation",
+                      "probes_report"), (), "Registration"),
+}
+# The fanned-out assessment step runs one of these per ParallelFor item.
+ASSESSMENTS = ("evaluate", "probe")
+# Component artifact name -> the Layout place it is linked to (assessment results vary by item).
+ARTIFACT_PLACES = {"dataset": "data_dir", "reward_model": "reward_model", "base_policy": "base_policy",
+                   "rl_policy": "rl_policy", "reward_onnx": "reward_onnx", "evaluation": "evaluation",
+                   "probes_report": "probes_report"}
+
+
+def step_io(step: str, artifacts: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(inputs, outputs) as Layout place -> path, from a component's artifacts (name -> path) and STEPS."""
+    spec = STEPS[step]
+    places = {ARTIFACT_PLACES.get(name, name): path for name, path in artifacts.items()}
+    if step in ASSESSMENTS:
+        places[spec.outputs[0]] = places.pop("results")
+    missing = [p for p in spec.inputs + spec.outputs if p not in places]
+    if missing:
+        raise RuntimeError(f"step {step!r}: the component lacks artifacts for {missing}")
+    return {p: places[p] for p in spec.inputs}, {p: places[p] for p in spec.outputs}
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """`dst` becomes a real folder of symlinks to `src`'s entries, so a stage may add files (e.g. onnx/) next to
+    its inputs without writing into the upstream artifact."""
+    if src.is_file():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.symlink_to(src.resolve())
+        return
+    dst.mkdir(parents=True, exist_ok=True)
+    for entry in src.iterdir():
+        (dst / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+
+
+def _replace(src: Path, dst: Path) -> None:
+    if dst.is_dir() and not dst.is_symlink():
+        shutil.rmtree(dst)
+    elif dst.exists() or dst.is_symlink():
+        dst.unlink()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(src), str(dst))
+
+
+def run_stage(payload: str, run: str, inputs: dict[str, str], outputs: dict[str, str], scratch: str) -> dict:
+    """Run one stage inside a KFP component: `run` is "module:function" (`saferlhf.reward:run_train`); `inputs` and
+    `outputs` map Layout attributes (`data_dir`, `reward_model`, ...) to artifact paths."""
+    section, cfg = stage_config(payload)
+    root = Path(scratch)
+    if root.exists():
+        shutil.rmtree(root)  # a retried attempt starts clean
+    layout = Layout(root)
+    for attr, path in inputs.items():
+        _link_tree(Path(path), getattr(layout, attr))
+    module, _, func = run.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as e:
+        raise RuntimeError(f"stage {section!r}: {run} is not available in this saferlhf version ({e})") from None
+    log.info("stage %s: %s", section, run)
+    result = fn(cfg, layout) or {}
+    _track(section, cfg, layout, result)
+    for attr, path in outputs.items():
+        src = getattr(layout, attr)
+        if not src.exists():
+            raise RuntimeError(f"stage {section!r} finished but wrote nothing to {src.relative_to(root)}")
+        _replace(src, Path(path))
+    shutil.rmtree(root, ignore_errors=True)
+    return relocate(result, {str(getattr(layout, a)): p for a, p in outputs.items()})
+
+
+def _track(section: str, cfg, layout: Layout, result: dict) -> None:
+    """Log the stage to MLflow when the run has a tracking server or file (env MLFLOW_TRACKING_URI: the local
+    `pipeline run` points it at outputs/mlflow.db; on a cluster the pod's env does). Best effort, like the CLI."""
+    if not os.environ.get("MLFLOW_TRACKING_URI") or section == "registry":  # the registry logs its own run
+        return
+    from saferlhf.config import RegistryConfig
+    from saferlhf.tracking import track_stage
+
+    track_stage(RegistryConfig(), layout, section, cfg, result)
+
+
+def component_step(payload: str, step: str, artifacts: dict[str, str], metrics: Any, report: str,
+                   fmt: str = "html") -> dict:
+    """A whole component body: run the step's stage on its artifacts (name -> path), log its headline metrics,
+    write its report. A failure leaves `error.txt` (one line) in the task folder, which `saferlhf pipeline run`
+    quotes when it names the failed step."""
+    spec = STEPS[step]
+    inputs, outputs = step_io(step, artifacts)
+    task_dir = Path(report).parent
+    try:
+        result = run_stage(payload, spec.run, inputs, outputs, str(task_dir / "layout"))
+    except Exception as e:
+        write_text(task_dir / "error.txt", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}\n")
+        raise
+    log_metrics(metrics, result)
+    write_report(report, spec.title, result, list(outputs.values()), fmt)
+    return result
+
+
+def relocate(value: Any, moves: dict[str, str]) -> Any:
+    """Rewrite path strings in a stage result after its outputs moved into the artifact folders."""
+    if isinstance(value, dict):
+        return {k: relocate(v, moves) for k, v in value.items()}
+    if isinstance(value, list):
+        return [relocate(v, moves) for v in value]
+    if isinstance(value, str):
+        for old, new in moves.items():
+            if value.startswith(old):
+                return new + value[len(old):]
+    return value
+
+
+def headline(result: dict, limit: int = 40) -> dict[str, float]:
+    """Numeric scalars of a stage result, flattened to dotted keys (lists and long tails left out)."""
+    out: dict[str, float] = {}
+
+    def walk(v: Any, key: str) -> None:
+        if len(out) >= limit:
+            return
+        if isinstance(v, dict):
+            for k, x in v.items():
+                walk(x, f"{key}.{k}" if key else str(k))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            out[key] = float(v)
+
+    walk(result, "")
+    return out
+
+
+def log_metrics(metrics: Any, result: dict) -> dict[str, float]:
+    """Log the headline numbers on a KFP `Metrics` artifact (duck-typed: `.log_metric`, `.path`) and write them as
+    JSON at its path too (the local cache treats an artifact without a file as missing)."""
+    numbers = headline(result)
+    for k, v in numbers.items():
+        metrics.log_metric(k, v)
+    Path(metrics.path).parent.mkdir(parents=True, exist_ok=True)
+    write_json(Path(metrics.path), numbers)
+    return numbers
+
+
+def write_report(path: str, title: str, result: dict, folders: list[str] = (), fmt: str = "html") -> None:
+    """An HTML (plots inlined) or Markdown report of a step: headline metrics, then its plots."""
+    numbers = headline(result)
+    if fmt == "md":
+        rows = "\n".join(f"| {k} | {v:.4g} |" for k, v in numbers.items())
+        write_text(Path(path), f"# {title}\n\n| metric | value |\n|---|---|\n{rows}\n")
+        return
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in numbers.items())
+    images = []
+    for folder in folders:
+        for pattern in REPORT_IMAGES:
+            images += sorted(Path(folder).glob(pattern)) if Path(folder).is_dir() else []
+    figs = "".join(f"<figure><img src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}' "
+                   f"style='max-width:720px'><figcaption>{html.escape(p.name)}</figcaption></figure>"
+                   for p in dict.fromkeys(images))
+    write_text(Path(path), f"<html><body><h1>{html.escape(title)}</h1><table border=1>{rows}</table>{figs}"
+                           f"</body></html>")
+
+
+# ---------------------------------------------------------------- promotion gate
+
+
+def gate_decision(payload: str, inputs: dict[str, str], scratch: str) -> dict:
+    """The pipeline's promotion gate: the registry's absolute gates (no champion comparison: that needs the
+    registry, which the register step reaches) on the evaluation, probe and reward-model reports."""
+    from saferlhf.registry.evidence import gate_metrics
+    from saferlhf.registry.gates import POLICY_MODEL, decide
+
+    _, cfg = stage_config(payload)
+    root = Path(scratch)
+    shutil.rmtree(root, ignore_errors=True)
+    layout = Layout(root)
+    for attr, path in inputs.items():
+        _link_tree(Path(path), getattr(layout, attr))
+    try:
+        return decide(POLICY_MODEL, gate_metrics(layout), None, cfg)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def decision_markdown(decision: dict) -> str:
+    rows = "\n".join(f"| {g['name']} | {'pass' if g['passed'] else 'FAIL'} | {g['value']} | {g['threshold']} | "
+                     f"{g['reason']} |" for g in decision.get("gates", []))
+    verdict = "promote to `champion`" if decision.get("passed") else "keep as `challenger` (not promoted)"
+    return (f"# Promotion decision: {verdict}\n\n{decision.get('reason', '')}\n\n"
+            f"| gate | result | value | threshold | reason |\n|---|---|---|---|---|\n{rows}\n")
+
+
+
+
+def gate_step(payload: str, assessments: list[tuple[str, str]], reward_model: str, evaluation: str,
+              probes_report: str, decision: str, metrics: Any) -> dict:
+    """The gate component's body: gather the fanned-out assessment outputs (by their `assessment` metadata,
+    else by kind: evaluation is a folder, the probe report a file) into typed outputs, then decide."""
+    named = {kind or ("evaluate" if Path(p).is_dir() else "probe"): p for kind, p in assessments}
+    missing = [k for k in ASSESSMENTS if k not in named]
+    if missing:
+        raise RuntimeError(f"promotion gate: no output from assessment(s) {missing}")
+    for kind, dst in (("evaluate", evaluation), ("probe", probes_report)):
+        src = Path(named[kind])
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+    result = gate_decision(payload, {"evaluation": evaluation, "probes_report": probes_report,
+                                     "reward_model": reward_model}, str(Path(decision).parent / "layout"))
+    values = {g["name"]: g["value"] for g in result["gates"] if g["value"] is not None}
+    log_metrics(metrics, {"passed": float(result["passed"]), **values})
+    write_text(Path(decision), decision_markdown(result))
+    return result
+
+
+def register_step(payload: str, promote: bool, artifacts: dict[str, str], decision: str, registration: str,
+                  metrics: Any) -> dict:
+    """The register component's body: `saferlhf.registry.run_register` on the run's artifacts. It registers every
+    model as `challenger` and moves `champion` only when its gates (the pipeline gate's, plus the comparison with
+    the current champion) pass, so the held branch (`promote=False`) cannot promote either."""
+    inputs, _ = step_io("register", artifacts)
+    result = run_stage(payload, STEPS["register"].run, inputs, {}, str(Path(registration).parent / "layout"))
+    models = {name: m.get("action", m.get("skipped", "")) for name, m in result.get("models", {}).items()}
+    log_metrics(metrics, {"gate_passed": float(promote), **result.get("metrics", {})})
+    verdict = "gates passed: eligible for `champion`" if promote else "gates failed: registered as `challenger` only"
+    rows = "\n".join(f"| {name} | {action} |" for name, action in models.items())
+    gate = Path(decision).read_text() if Path(decision).is_file() else ""
+    write_text(Path(registration), f"# Registration ({verdict})\n\n| model | action |\n|---|---|\n{rows}\n\n{gate}")
+    return result

@@ -1,0 +1,91 @@
+"""saferlhf.pipeline (no kfp): config resolution for the pipeline parameters, the stage adapter, publishing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from saferlhf.artifacts import Layout
+from saferlhf.errors import UserError
+from saferlhf.pipeline import parse_params, publish, resolve_config, section_payloads
+from saferlhf.pipeline.config import stage_config
+from saferlhf.pipeline.steps import headline, log_metrics, run_stage, step_io
+from tests.conftest import REPO
+
+
+def test_parameters_override_the_yaml_and_unset_ones_keep_it():
+    demo = resolve_config(str(REPO / "configs" / "demo.yaml"))
+    cfg = resolve_config(str(REPO / "configs" / "demo.yaml"), {"probe": {"max_prompts_per_probe": 3}},
+                         {"seed": 7, "rl_steps": 5, "objective": "lagrangian", "reward_epochs": 0, "target_kl": 0.0})
+    assert cfg.rl.max_steps == 5 and cfg.rl.objective == "lagrangian" and cfg.probe.max_prompts_per_probe == 3
+    assert cfg.reward.num_epochs == demo.reward.num_epochs and cfg.rl.target_kl == demo.rl.target_kl  # unset
+    assert cfg.data.seed == cfg.reward.seed == cfg.rl.seed == 7
+
+
+def test_config_by_name_inline_text_and_errors():
+    assert resolve_config("demo") == resolve_config(str(REPO / "configs" / "demo.yaml"))
+    assert resolve_config("rl:\n  max_steps: 9\n").rl.max_steps == 9
+    with pytest.raises(UserError, match="config 'nope' not found"):
+        resolve_config("nope")
+    with pytest.raises(UserError, match=r"rl\.max_steps"):
+        resolve_config("", params={"rl_steps": -5})
+    with pytest.raises(UserError, match="unknown pipeline parameter"):
+        resolve_config("", params={"rl_stepz": 3})
+
+
+def test_payload_round_trip_clears_artifact_paths():
+    cfg = resolve_config("", {"reward": {"output_dir": "/elsewhere", "num_epochs": 2}})
+    payload = section_payloads(cfg, ["reward"], "abc")["reward"]
+    assert json.loads(payload)["code_version"] == "abc"
+    section, reward = stage_config(payload)
+    assert section == "reward" and reward.num_epochs == 2 and reward.output_dir is None
+
+
+def test_parse_params():
+    assert parse_params(["a=3", "b=x", "c={\"rl\": {\"max_steps\": 2}}", "d=true"]) == \
+        {"a": 3, "b": "x", "c": {"rl": {"max_steps": 2}}, "d": True}
+    with pytest.raises(UserError, match="name=value"):
+        parse_params(["oops"])
+
+
+def test_run_stage_links_inputs_and_moves_outputs(tmp_path: Path, tiny_layout):
+    """A real stage (dataset generation) through the adapter: outputs land in the artifact folder."""
+    payload = section_payloads(resolve_config(""), ["data"], "t")["data"]
+    out = tmp_path / "task" / "dataset"
+    result = run_stage(payload, "saferlhf.data:run_generate", {}, {"data_dir": str(out)}, str(tmp_path / "scratch"))
+    assert (out / "safety_labels.csv").read_bytes() == tiny_layout.labels.read_bytes()
+    assert result["labels_path"] == str(out / "safety_labels.csv")  # paths in the result follow the move
+    assert not (tmp_path / "scratch").exists()
+
+
+def test_step_io_requires_every_artifact():
+    with pytest.raises(RuntimeError, match="lacks artifacts"):
+        step_io("train-rl", {"dataset": "/d", "rl_policy": "/r"})
+
+
+def test_metrics_are_logged_and_written(tmp_path: Path):
+    logged = {}
+    art = SimpleNamespace(path=str(tmp_path / "m"), log_metric=lambda k, v: logged.__setitem__(k, v))
+    numbers = log_metrics(art, {"a": 1, "b": {"c": 2.5, "d": "x", "e": [1, 2]}, "f": float("nan"), "g": True})
+    assert numbers == logged == {"a": 1.0, "b.c": 2.5}
+    assert json.loads(Path(art.path).read_text()) == numbers
+    assert headline({"x": {"y": {"z": 3}}}) == {"x.y.z": 3.0}
+
+
+def test_publish_copies_into_the_layout(tmp_path: Path):
+    src = tmp_path / "run"
+    (src / "rm" / "plots").mkdir(parents=True)
+    (src / "rm" / "metrics.json").write_text('{"pairwise_accuracy": 0.9}')
+    (src / "onnx").mkdir()
+    (src / "onnx" / "model.onnx").write_text("onnx")
+    (src / "probes.json").write_text("{}")
+    layout = Layout(tmp_path / "outputs")
+    done = publish({"reward_model": str(src / "rm"), "reward_onnx": str(src / "onnx"),
+                    "probes_report": str(src / "probes.json")}, layout)
+    assert (layout.reward_model / "metrics.json").is_file() and (layout.reward_onnx / "model.onnx").is_file()
+    assert layout.probes_report.read_text() == "{}" and set(done) == {"reward_model", "reward_onnx", "probes_report"}
+    publish({"reward_model": str(src / "rm")}, layout)  # republishing the model keeps its ONNX export
+    assert (layout.reward_onnx / "model.onnx").is_file()

@@ -1,0 +1,125 @@
+"""The compiled pipeline: a valid PipelineSpec by kfp's own proto, not stale, and every component wired to the stage
+config and Layout places its step declares (saferlhf.pipeline.steps.STEPS)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from saferlhf.artifacts import Layout
+from saferlhf.config import Config
+from saferlhf.pipeline.config import PARAM_FIELDS
+from saferlhf.pipeline.steps import ARTIFACT_PLACES, ASSESSMENTS, STEPS
+from tests.conftest import REPO
+
+COMPILED = REPO / "pipelines" / "saferlhf_pipeline.yaml"
+TRAINING_STEPS = ("train-reward", "train-rl")
+
+
+@pytest.fixture(scope="module")
+def spec() -> pipeline_spec_pb2.PipelineSpec:
+    # strict parse: an unknown or mistyped field anywhere fails
+    return json_format.ParseDict(yaml.safe_load(COMPILED.read_text()), pipeline_spec_pb2.PipelineSpec())
+
+
+def all_tasks(spec) -> dict[str, pipeline_spec_pb2.PipelineTaskSpec]:
+    """Every task of the root DAG and of the nested DAGs (loop body, condition branches)."""
+    tasks = dict(spec.root.dag.tasks)
+    for comp in spec.components.values():
+        if comp.WhichOneof("implementation") == "dag":
+            tasks.update(comp.dag.tasks)
+    return tasks
+
+
+def test_compiled_yaml_is_not_stale(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != "SAFERLHF_IMAGE"}  # the default image tag is checked in
+    out = tmp_path / "pipeline.yaml"
+    subprocess.run([str(REPO / ".venv/bin/saferlhf"), "pipeline", "compile", "-o", str(out)], cwd=REPO, env=env,
+                   check=True, capture_output=True, timeout=120)
+    assert out.read_text() == COMPILED.read_text(), "pipelines/saferlhf_pipeline.yaml is stale: run `saferlhf pipeline compile`"
+
+
+def test_spec_reads_like_the_recipe(spec):
+    tasks = all_tasks(spec)
+    expected = {"resolve-config", "generate-data", "train-reward", "init-policy", "train-rl", "plan-assessments",
+                "assess-policies", "export-onnx", "promotion-gate", "register", "register-2"}
+    assert expected <= set(tasks)
+    loops = [t for t in spec.root.dag.tasks.values() if t.WhichOneof("iterator") == "parameter_iterator"]
+    assert len(loops) == 1 and loops[0].iterator_policy.parallelism_limit == 2
+    conditions = [t.trigger_policy.condition for t in tasks.values() if t.trigger_policy.condition]
+    assert sum("promotion-gate-passed" in c for c in conditions) == 2  # dsl.If and dsl.Else on the gate
+    assert not {"register", "register-2"} & set(spec.root.dag.tasks)  # registration only inside the branches
+
+
+def test_every_step_has_resources_retries_and_caching(spec):
+    executors = spec.deployment_spec.fields["executors"].struct_value.fields
+    for name, task in all_tasks(spec).items():
+        comp = spec.components[task.component_ref.name]
+        if comp.WhichOneof("implementation") != "executor_label":
+            continue
+        assert task.caching_options.enable_cache, name
+        assert task.retry_policy.max_retry_count >= 1, name
+        container = executors[comp.executor_label].struct_value.fields["container"].struct_value.fields
+        resources = container["resources"].struct_value.fields
+        for key in ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"):
+            assert key in resources, (name, key)
+        assert ("accelerator" in resources) == (name in TRAINING_STEPS), name
+        assert container["image"].string_value.startswith("saferlhf:")
+        assert "pip install" not in " ".join(v.string_value for v in container["command"].list_value.values)
+
+
+def _io(comp: pipeline_spec_pb2.ComponentSpec) -> tuple[set[str], set[str], set[str]]:
+    return (set(comp.input_definitions.artifacts), set(comp.output_definitions.artifacts),
+            set(comp.input_definitions.parameters))
+
+
+@pytest.mark.parametrize("step", [s for s in STEPS if s not in ASSESSMENTS])
+def test_components_match_stage_configs(spec, step):
+    """A step's component reads exactly the upstream artifacts its stage reads from the Layout, writes the
+    ones it writes, and its stage function takes that section's config class."""
+    s = STEPS[step]
+    comp = spec.components[f"comp-{step}"]
+    ins, outs, params = _io(comp)
+    assert "stage" in params
+    assert {ARTIFACT_PLACES[a] for a in ins if a in ARTIFACT_PLACES} == set(s.inputs)
+    assert {ARTIFACT_PLACES[a] for a in outs if a in ARTIFACT_PLACES} == set(s.outputs)
+    assert {"metrics"} <= outs
+    _check_stage_function(s)
+
+
+@pytest.mark.parametrize("step", ASSESSMENTS)
+def test_assessment_steps_match_stage_configs(spec, step):
+    ins, outs, params = _io(spec.components["comp-assess-policies"])
+    assert {"assessment", "stage"} <= params
+    assert {ARTIFACT_PLACES[a] for a in ins} == set(STEPS[step].inputs)
+    assert {"results", "metrics", "report"} == outs
+    _check_stage_function(STEPS[step])
+
+
+def _check_stage_function(s) -> None:
+    for place in s.inputs + s.outputs:
+        assert isinstance(getattr(Layout(), place), Path), place
+    cls = Config.model_fields[s.section].annotation
+    module, _, name = s.run.partition(":")
+    fn = getattr(importlib.import_module(module), name)
+    hints = typing.get_type_hints(fn)
+    first = next(iter(hints))
+    assert hints[first] is cls, f"{s.run} takes {hints[first]}, the step's section is {s.section} ({cls.__name__})"
+    assert hints.get("layout") is Layout
+
+
+def test_config_step_emits_one_section_per_stage(spec):
+    comp = spec.components["comp-resolve-config"]
+    assert set(comp.output_definitions.parameters) == {s.section for s in STEPS.values()}
+    pipeline_params = set(spec.root.input_definitions.parameters)
+    assert set(PARAM_FIELDS) | {"seed", "config", "overrides", "code_version", "gpus"} == pipeline_params
+    for section, field in (t for targets in PARAM_FIELDS.values() for t in targets):
+        assert field in Config.model_fields[section].annotation.model_fields, (section, field)
