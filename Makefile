@@ -11,6 +11,7 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: venv demo test test-fast bench-reward clean help
 .PHONY: bench-monitor
+.PHONY: bench-rl
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -28,6 +29,10 @@ venv: $(STAMP)  ## create .venv with the pinned dependencies
 demo: $(STAMP)  ## run the main job on configs/demo.yaml (data -> reward model -> evaluation)
 	$(BIN)/saferlhf --config $(CONFIG) data generate
 	$(BIN)/saferlhf --config $(CONFIG) reward train
+	$(BIN)/saferlhf --config $(CONFIG) policy init
+	$(BIN)/saferlhf --config $(CONFIG) policy train-rl
+	$(BIN)/saferlhf --config $(CONFIG) evaluate
+	$(BIN)/saferlhf --config $(CONFIG) probe
 
 test: $(STAMP)  ## the whole test suite (slow tests included)
 	$(BIN)/python -m pytest -q
@@ -37,6 +42,9 @@ test-fast: $(STAMP)  ## unit tests only (skips tests marked slow)
 
 bench-reward: $(STAMP)  ## generate data + train/evaluate the reward model on configs/full.yaml -> outputs/bench/reward_full.json
 	$(BIN)/python benchmarks/bench_reward.py --config configs/full.yaml
+
+bench-rl: $(STAMP)  ## policy init + RL + evaluate + probe (+ Lagrangian RL) on configs/full.yaml -> outputs/bench/rl_full.json
+	$(BIN)/python benchmarks/bench_rl.py --config configs/full.yaml
 
 bench-monitor: $(STAMP)  ## drift monitor on 100,000 logged predictions (<= 60 s) -> outputs/bench/monitor.json
 	$(BIN)/python benchmarks/bench_monitor.py --config $(CONFIG)

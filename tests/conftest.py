@@ -44,3 +44,25 @@ def tiny_reward_model(tiny_layout) -> Path:
 
     run_train(TINY_REWARD, tiny_layout)
     return tiny_layout.reward_model
+
+
+@pytest.fixture(scope="session")
+def tiny_base_policy(tiny_layout) -> Path:
+    """A tiny from-scratch GPT-2 base policy (1 layer, 1 epoch) saved at tiny_layout.base_policy; returns its folder."""
+    from saferlhf.config import PolicyConfig
+    from saferlhf.policy import run_init
+
+    run_init(PolicyConfig(n_layer=1, n_head=2, n_embd=64, n_positions=128, vocab_size=600, num_epochs=1), tiny_layout)
+    return tiny_layout.base_policy
+
+
+@pytest.fixture(scope="session")
+def tiny_rl_policy(tiny_layout, tiny_base_policy, tiny_reward_model) -> Path:
+    """Two GRPO steps (Lagrangian objective, adaptive KL) from the tiny base policy, saved at
+    tiny_layout.rl_policy with training_stats.json; returns its folder."""
+    from saferlhf.config import RLConfig
+    from saferlhf.rl import run_train_rl
+
+    run_train_rl(RLConfig(max_steps=2, batch_size=2, num_generations=2, max_new_tokens=8, learning_rate=1e-2,
+                          objective="lagrangian", kl_horizon=2), tiny_layout)
+    return tiny_layout.rl_policy
