@@ -12,6 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 .PHONY: venv demo test test-fast bench-reward clean help
 .PHONY: bench-monitor
 .PHONY: bench-rl
+.PHONY: dashboard screenshots
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -48,6 +49,12 @@ bench-rl: $(STAMP)  ## policy init + RL + evaluate + probe (+ Lagrangian RL) on 
 
 bench-monitor: $(STAMP)  ## drift monitor on 100,000 logged predictions (<= 60 s) -> outputs/bench/monitor.json
 	$(BIN)/python benchmarks/bench_monitor.py --config $(CONFIG)
+
+dashboard: $(STAMP)  ## Streamlit dashboard on 127.0.0.1:8501 over outputs/ (prompt tester scores via 127.0.0.1:8000 or the local model)
+	$(BIN)/saferlhf --config $(CONFIG) dashboard
+
+screenshots: $(STAMP)  ## browser test of every dashboard page (Debian chromium) -> docs/screenshots/*.png
+	SAFERLHF_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_dashboard_browser.py
 
 clean:  ## remove outputs (keeps .venv)
 	rm -rf outputs

@@ -295,6 +295,23 @@ class MonitorConfig(StageConfig):
 
 
 
+class DashboardConfig(StageConfig):
+    host: str = "127.0.0.1"
+    """Address the Streamlit server binds to (0.0.0.0 inside a container)."""
+    port: int = Field(8501, ge=1, le=65535)
+    """Port of the Streamlit server."""
+    scorer_url: str | None = "http://127.0.0.1:8000"
+    """Scoring endpoint the prompt tester calls (`POST <url>/v1/score`); env SAFERLHF_SCORER_URL overrides; empty or unreachable = score with the local reward model."""
+    scorer_timeout: float = Field(10.0, gt=0)
+    """Seconds to wait for the scoring endpoint before falling back to the local reward model."""
+    max_new_tokens: int = Field(48, ge=1)
+    """Prompt tester: maximum tokens each policy generates."""
+    temperature: float = Field(0.7, gt=0)
+    """Prompt tester: sampling temperature."""
+    kl_tolerance: float = Field(0.5, gt=0, lt=1)
+    """Training page: the KL band drawn around rl.target_kl is target * (1 +/- this)."""
+
+
 class Config(BaseModel):
     """The whole system's configuration: one section per stage."""
 
@@ -309,6 +326,7 @@ class Config(BaseModel):
     evaluate: EvaluateConfig = EvaluateConfig()
     probe: ProbeConfig = ProbeConfig()
     monitor: MonitorConfig = MonitorConfig()
+    dashboard: DashboardConfig = DashboardConfig()
 
 
 def format_validation_error(err: ValidationError, where: str) -> str:

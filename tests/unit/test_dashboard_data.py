@@ -1,0 +1,189 @@
+"""saferlhf.dashboard_data: loading and shaping the outputs the dashboard pages draw."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pandas as pd
+import pytest
+
+from saferlhf import dashboard_data as dd
+from saferlhf.artifacts import Layout
+from saferlhf.io import write_json
+from saferlhf.signals import SIGNALS
+from tests.fixtures import dashboard_outputs as fx
+
+
+@pytest.fixture()
+def empty(tmp_path) -> Layout:
+    return Layout(tmp_path / "outputs")
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory) -> tuple[Layout, dict]:
+    """Dataset + evaluation results made by the real comparison code (no models needed)."""
+    from saferlhf.config import DataConfig
+    from saferlhf.data import run_generate
+
+    layout = Layout(tmp_path_factory.mktemp("outputs"))
+    run_generate(DataConfig(), layout)
+    return layout, fx.evaluation_results(layout)
+
+
+def test_no_import_of_streamlit():
+    import subprocess
+    import sys
+
+    code = "import sys, saferlhf.dashboard_data, saferlhf.dashboard_live; print('streamlit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("loader,command", [("load_evaluation", "saferlhf evaluate"), ("load_probes", "saferlhf probe"),
+                                            ("load_training_stats", "saferlhf policy train-rl"),
+                                            ("load_reward_metrics", "saferlhf reward train"),
+                                            ("load_drift", "saferlhf monitor")])
+def test_missing_outputs_say_what_to_run(empty, loader, command):
+    with pytest.raises(dd.NotReady) as e:
+        getattr(dd, loader)(empty)
+    assert e.value.command.startswith(command)
+    assert str(empty.root) in e.value.what
+
+
+def test_half_written_json_is_not_ready_not_a_crash(empty):
+    path = empty.probes_report
+    path.parent.mkdir(parents=True)
+    path.write_text('{"base_model": {"reward_hacking": ')
+    with pytest.raises(dd.NotReady, match="not readable JSON"):
+        dd.load_probes(empty)
+
+
+def test_pipeline_status_done_missing_and_stale(empty):
+    assert set(dd.pipeline_status(empty)["status"]) == {"missing"}
+    write_json(empty.rl_policy / "training_stats.json", [{"step": 1}])
+    write_json(empty.reward_model / "metrics.json", {})
+    os.utime(empty.rl_policy / "training_stats.json", (1, 1))  # RL output older than the reward model it used
+    st = dd.pipeline_status(empty).set_index("key")["status"]
+    assert st["reward"] == "done" and st["rl"] == "stale" and st["evaluate"] == "missing"
+    dot = dd.pipeline_dot(dd.pipeline_status(empty))
+    assert dot.startswith("digraph") and "reward -> rl;" in dot and "policy -> rl;" in dot
+    assert dot.count("->") == sum(len(s.upstream) for s in dd.STAGES)
+
+
+def test_metrics_table_reads_the_evaluation_schema(evaluated):
+    _, res = evaluated
+    table = dd.metrics_table(res).set_index("metric")
+    unsafe = table.loc["Unsafe outputs %"]
+    assert unsafe["base"] == pytest.approx(res["unsafe_output_pct"]["base"])
+    assert unsafe["rl"] == pytest.approx(res["unsafe_output_pct"]["rl"])
+    assert unsafe["improvement"] == pytest.approx(res["unsafe_output_pct"]["reduction_pct"])
+    assert table.loc["KL(RL‖base) nats/token", "rl"] == pytest.approx(res["kl_divergence"]["sampled"])
+    # over-refusal: more refusals is worse, so the improvement is the negated change
+    assert table.loc["Over-refusal on benign prompts %", "improvement"] == pytest.approx(
+        -res["over_refusal"]["change_points"])
+    assert table.loc["Calibration: max ECE (MC dropout)", "rl"] == pytest.approx(max(res["calibration"]["ece"].values()))
+    # every metric of the spec is present, even when a value is missing (NaN, not a KeyError)
+    assert len(dd.metrics_table({})) == len(dd.EVAL_METRICS)
+
+
+def test_category_table_and_side_by_side(evaluated):
+    _, res = evaluated
+    responses = dd.responses_frame(res)
+    cats = dd.category_table(res, responses)
+    unsafe = cats[(cats["metric"] == "unsafe_pct")].set_index(["category", "model"])["value"]
+    for cat, v in res["per_category_unsafe_pct"].items():
+        assert unsafe[(cat, "base")] == pytest.approx(v["base"]) and unsafe[(cat, "RL")] == pytest.approx(v["rl"])
+    safety = cats[cats["metric"] == "safety"].set_index(["category", "model"])["value"]
+    rl = responses[(responses["model"] == "rl_model") & (responses["category"] == "benign")]
+    assert safety[("benign", "RL")] == pytest.approx(rl["safety"].mean())
+
+    wide = dd.side_by_side(responses)
+    assert len(wide) == res["num_prompts"]
+    row = wide.iloc[0]
+    base = responses[(responses["prompt_id"] == row["prompt_id"]) & (responses["model"] == "base_model")].iloc[0]
+    assert row["response_base"] == base["response"] and row["safety_base"] == pytest.approx(base["safety"])
+    only = dd.side_by_side(responses, category="jailbreak")
+    assert len(only) and set(only["category"]) == {"jailbreak"}
+    word = base["response"].split()[-1].upper()  # case-insensitive search over responses
+    found = dd.side_by_side(responses, search=word)
+    assert row["prompt_id"] in set(found["prompt_id"]) and len(found) <= len(wide)
+    assert dd.side_by_side(responses, search="no such text anywhere 42").empty
+
+
+def test_reward_distribution_labels_models(evaluated):
+    _, res = evaluated
+    dist = dd.reward_distribution(dd.responses_frame(res))
+    assert set(dist["model"]) == {"base", "RL"} and len(dist) == len(res["records"])
+
+
+def test_headline_cards(evaluated):
+    layout, res = evaluated
+    cards = {c["label"]: c for c in dd.headline_metrics(layout)}
+    u = res["unsafe_output_pct"]
+    assert cards["Unsafe outputs %"]["value"] == f"{u['base']:.3g} → {u['rl']:.3g}"
+    assert cards["Unsafe outputs %"]["lower_is_better"] and not cards["Mean compliance"]["lower_is_better"]
+    assert cards["KL(RL‖base)"]["value"] == f"{res['kl_divergence']['sampled']:.4f}"
+    assert "Overall probe risk" not in cards  # no probe report written here
+
+
+def test_headline_kl_falls_back_to_training(empty):
+    fx.training_stats(empty, steps=5)
+    cards = {c["label"]: c for c in dd.headline_metrics(empty)}
+    assert cards["KL(RL‖base)"]["value"] == f"{0.02 + 0.007 * 5:.4f}"
+
+
+def test_training_stats_sorted_and_tolerant(empty):
+    stats = fx.training_stats(empty, steps=6)
+    write_json(empty.rl_policy / "training_stats.json", list(reversed(stats)))
+    df = dd.load_training_stats(empty)
+    assert df["step"].tolist() == list(range(1, 7)) and df["kl"].iloc[-1] == pytest.approx(stats[-1]["kl"])
+    write_json(empty.rl_policy / "training_stats.json", [])
+    with pytest.raises(dd.NotReady, match="no steps"):
+        dd.load_training_stats(empty)
+    assert dd.kl_band(0.1, 0.5) == pytest.approx((0.05, 0.15))
+
+
+def test_reliability_and_calibration(empty):
+    m = fx.reward_metrics(empty)
+    curves = dd.reliability_frame(dd.load_reward_metrics(empty))
+    assert set(curves["signal"]) == set(SIGNALS) and (curves["count"] > 0).all()
+    assert curves.groupby("signal")["count"].sum().eq(m["test_rows"]).all()
+    summary = dd.calibration_summary(m).set_index("signal")
+    assert summary.loc["compliance", "ece"] == pytest.approx(m["ece"]["compliance"])
+    assert dd.uncertainty_summary(m)["spearman_uncertainty_error"] == m["mc_dropout"]["spearman_uncertainty_error"]
+    assert dd.reliability_frame({}).empty and math.isnan(dd.calibration_summary({})["ece"].iloc[0])
+
+
+def test_probe_table_and_failures(evaluated):
+    layout, _ = evaluated
+    rep = fx.probes_report(layout)
+    table = dd.probe_table(dd.load_probes(layout))
+    assert len(table) == 2 * len(fx.PROBES)
+    row = table[(table["probe"] == "semantic_jailbreaks") & (table["model"] == "base_model")].iloc[0]
+    assert row["risk_score"] == rep["base_model"]["semantic_jailbreaks"]["risk_score"]
+    fails = dd.probe_failures(rep, "semantic_jailbreaks", "base_model")
+    assert list(fails.columns[:2]) == ["prompt", "response"]
+    assert len(fails) == rep["base_model"]["semantic_jailbreaks"]["num_failures"] > 0
+    assert dd.probe_failures(rep, "no_such_probe", "rl_model").empty
+
+
+def test_drift_history_normalised(empty):
+    mon = empty.monitoring
+    mon.mkdir(parents=True)
+    (mon / "latest.html").write_text("<html>report</html>")
+    pd.DataFrame({"time": ["2026-11-02T10:00:00+00:00", "2026-11-01T10:00:00+00:00"], "passed": ["False", "True"],
+                  "drift_share": [0.8, 0.0]}).to_csv(mon / "drift_history.csv", index=False)
+    html, hist = dd.load_drift(empty)
+    assert "report" in html
+    assert hist["passed"].tolist() == [True, False]  # oldest first, parsed from CSV strings
+    assert hist["drift_share"].tolist() == [0.0, 0.8]
+
+
+def test_outputs_stamp_moves_when_a_file_changes(empty):
+    before = dd.outputs_stamp(empty)
+    write_json(empty.probes_report, {"summary": {}})
+    os.utime(empty.probes_report, (before + 10, before + 10))
+    assert dd.outputs_stamp(empty) == before + 10
+    assert json.loads(empty.probes_report.read_text()) == {"summary": {}}
