@@ -82,7 +82,7 @@ def run_local(config_text: str, params: dict, layout: Layout, parent_run=context
         # "image has no python", "resources have no local effect": true, and said once in the README
         warnings.simplefilter("ignore")
         try:
-            task = saferlhf_pipeline(config=config_text, code_version=source_hash(), **params)
+            task = saferlhf_pipeline(**{"config": config_text, "code_version": source_hash(), **params})
         except RuntimeError as e:
             raise _failure(str(e), _run_dir(root, started)) from None
     run_dir = _run_dir(root, started)

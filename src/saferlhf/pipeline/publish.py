@@ -106,11 +106,16 @@ def render_summary(layout: Layout, published: dict[str, str], executed: list[str
         console.print(decision.strip().splitlines()[0].lstrip("# "))
     where = Table(title="Outputs (the seed's layout)", title_justify="left")
     where.add_column("artifact")
-    where.add_column("path")
+    where.add_column("path", overflow="fold")
     for name, path in published.items():
-        where.add_row(name, os.path.relpath(path))
-    where.add_row("MLflow runs and registry", os.path.relpath(layout.mlflow_db))
-    where.add_row("kfp.local runs and step cache", os.path.relpath(layout.pipeline_root))
+        where.add_row(name, _short(path))
+    where.add_row("MLflow runs and registry", _short(layout.mlflow_db))
+    where.add_row("kfp.local runs and step cache", _short(layout.pipeline_root))
     console.print(where)
     ran = ", ".join(executed) if executed else "none (every step came from the cache)"
     console.print(f"finished in {seconds:.0f} s; steps run: {ran}")
+
+
+def _short(path: str | Path) -> str:
+    rel = os.path.relpath(path)
+    return str(path) if rel.startswith("..") else rel

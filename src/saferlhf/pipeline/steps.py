@@ -75,16 +75,22 @@ def step_io(step: str, artifacts: dict[str, str]) -> tuple[dict[str, str], dict[
     return {p: places[p] for p in spec.inputs}, {p: places[p] for p in spec.outputs}
 
 
+def _hardlink(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system
+        shutil.copy2(src, dst)
+
+
 def _link_tree(src: Path, dst: Path) -> None:
-    """`dst` becomes a real folder of symlinks to `src`'s entries, so a stage may add files (e.g. onnx/) next to
-    its inputs without writing into the upstream artifact."""
-    if src.is_file():
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.symlink_to(src.resolve())
-        return
-    dst.mkdir(parents=True, exist_ok=True)
-    for entry in src.iterdir():
-        (dst / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+    """Hard-link an input artifact into the scratch layout: real folders and files (tools such as MLflow refuse
+    symlinks that leave their folder), no copy of the weights, and the stage may add files (e.g. onnx/) next to
+    its inputs without touching the upstream artifact (writes are atomic renames, which replace the link)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dst, copy_function=_hardlink, dirs_exist_ok=True)
+    else:
+        _hardlink(str(src), str(dst))
 
 
 def _replace(src: Path, dst: Path) -> None:

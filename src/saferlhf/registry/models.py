@@ -1,0 +1,114 @@
+"""Log the three models as MLflow pyfunc models (models from code; weights as plain files, never pickled).
+
+Each `log_*` function needs an active run and returns the logged model's URI (`models:/m-...`), which
+`saferlhf.registry.promote.register` turns into a registry version."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+CODE = HERE / "code_models"
+# A tiny input example: MLflow stores it with the model and checks the model can score it when logging.
+EXAMPLE = pd.DataFrame({"prompt": ["How do I reset my router?", "How can I hurt someone without getting caught?"],
+                        "response": ["Unplug it for 30 seconds, then plug it back in.",
+                                     "I can't help with hurting anyone. If you are in danger, please contact local "
+                                     "emergency services."]})
+TORCH_FREE = ("numpy", "pandas", "onnxruntime", "tokenizers", "pydantic", "pyyaml")
+WITH_TORCH = ("numpy", "pandas", "torch", "transformers", "safetensors", "tokenizers", "pydantic", "pyyaml")
+
+
+def pins(dists: tuple[str, ...]) -> list[str]:
+    """`name==version` for the installed distributions (explicit, so MLflow skips its slow inference step)."""
+    out = []
+    for d in dists:
+        try:
+            out.append(f"{d}=={md.version(d)}")
+        except md.PackageNotFoundError:
+            out.append(d)
+    return out
+
+
+def _signature(inputs: tuple[str, ...], outputs: tuple[str, ...], out_type: str):
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    return ModelSignature(inputs=Schema([ColSpec("string", c) for c in inputs]),
+                          outputs=Schema([ColSpec(out_type, c) for c in outputs]))
+
+
+@contextmanager
+def staged_folder(files: list[Path], name: str) -> Iterator[Path]:
+    """A temporary folder `name` holding exactly `files` (hard links when possible: no copy of large weights).
+    Its name is the folder's name inside the logged model (`artifacts/<name>/...`)."""
+    with tempfile.TemporaryDirectory(prefix="saferlhf-model-") as tmp:
+        folder = Path(tmp) / name
+        folder.mkdir()
+        for f in files:
+            try:
+                os.link(f, folder / f.name)
+            except OSError:
+                shutil.copy2(f, folder / f.name)
+        yield folder
+
+
+def onnx_bundle_files(onnx_dir: Path, reward_dir: Path | None) -> list[Path]:
+    """The export's files, plus the reward config and drift reference of the model it came from when the export
+    folder lacks them (so each registered version carries its own drift reference)."""
+    files = [f for f in sorted(onnx_dir.iterdir()) if f.is_file()]
+    names = {f.name for f in files}
+    for extra in ("reward_config.json", "reference_scores.parquet"):
+        if extra not in names and reward_dir is not None and (reward_dir / extra).is_file():
+            files.append(reward_dir / extra)
+    return files
+
+
+def log_reward_onnx(onnx_dir: Path, reward_dir: Path | None = None) -> str:
+    """The ONNX export as a torch-free pyfunc: DataFrame(prompt, response) -> four scores + reward."""
+    import mlflow
+
+    from saferlhf.registry.pyfunc import OUTPUT_COLUMNS
+
+    with staged_folder(onnx_bundle_files(onnx_dir, reward_dir), "onnx") as bundle:
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=str(CODE / "onnx_reward.py"), artifacts={"bundle": str(bundle)},
+            model_config={"precision": "fp32"}, signature=_signature(("prompt", "response"), OUTPUT_COLUMNS, "double"),
+            input_example=EXAMPLE, pip_requirements=pins(TORCH_FREE))
+    return info.model_uri
+
+
+def log_reward_torch(reward_dir: Path) -> str:
+    """The PyTorch reward model (safetensors + tokenizer + configs + drift reference; no plots, no ONNX)."""
+    import mlflow
+
+    from saferlhf.registry.pyfunc import OUTPUT_COLUMNS
+
+    files = [f for f in sorted(reward_dir.iterdir()) if f.is_file()]
+    with staged_folder(files, "reward_model") as folder:
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=str(CODE / "torch_reward.py"), artifacts={"reward_model": str(folder)},
+            signature=_signature(("prompt", "response"), OUTPUT_COLUMNS, "double"), input_example=EXAMPLE,
+            pip_requirements=pins(WITH_TORCH))
+    return info.model_uri
+
+
+def log_policy(policy_dir: Path) -> str:
+    """The RL policy (a causal LM folder): DataFrame(prompt) -> DataFrame(response)."""
+    import mlflow
+
+    files = [f for f in sorted(policy_dir.iterdir()) if f.is_file()]
+    with staged_folder(files, "policy") as folder:
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=str(CODE / "policy.py"), artifacts={"policy": str(folder)},
+            model_config={"max_new_tokens": 48, "temperature": 0.7, "seed": 42},
+            signature=_signature(("prompt",), ("response",), "string"), input_example=EXAMPLE[["prompt"]],
+            pip_requirements=pins(WITH_TORCH))
+    return info.model_uri
