@@ -11,6 +11,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Stage commands log to MLflow by default; tests that check tracking turn it on themselves (keeps tests fast).
+os.environ.setdefault("SAFERLHF_TRACKING", "0")
 
 from saferlhf.artifacts import Layout  # noqa: E402
 from saferlhf.config import DataConfig, RewardConfig  # noqa: E402

@@ -80,6 +80,11 @@ class Layout:
     def mlflow_db(self) -> Path:
         return self.root / "mlflow.db"
 
+    @property
+    def registry_decisions(self) -> Path:
+        """Last `saferlhf registry register` result: versions, aliases and each gate decision."""
+        return self.root / "registry" / "decisions.json"
+
 
 def resolve(value: str | Path | None, default: Path) -> Path:
     """A stage's explicit path if given, else its place in the layout."""

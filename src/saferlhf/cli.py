@@ -75,6 +75,20 @@ def resolve_stage(ctx: typer.Context, section: str, local_config: Path | None, f
     return stage_cfg, Layout(Path(root))
 
 
+def track_stage(ctx: typer.Context, local_config: Path | None, section: str, name: str, stage_cfg: StageConfig,
+                layout: Layout, result: dict | None) -> None:
+    """Log a finished stage to MLflow (config section `registry`; SAFERLHF_TRACKING=0 turns it off). A tracking
+    failure is a warning: the stage's outputs are already on disk."""
+    if section in ("registry", "monitor"):  # `registry register` and `monitor run` log their own runs
+        return
+    if section == "serve":  # a long-running service, not a stage run (and keeps mlflow out of its process)
+        return
+    obj = ctx.find_root().obj or {}
+    from saferlhf.tracking import track_stage as log_to_mlflow
+
+    log_to_mlflow(load_config(local_config or obj.get("config")).registry, layout, section, stage_cfg, result, name)
+
+
 def stage_command(group: typer.Typer, name: str, section: str):
     """Register `fn(cfg, layout) -> dict` as a command whose flags are the fields of `Config.<section>`."""
     cls = Config.model_fields[section].annotation
@@ -97,6 +111,7 @@ def stage_command(group: typer.Typer, name: str, section: str):
             flags = {k: _parse_value(cls.model_fields[k], v) for k, v in flags.items()}
             stage_cfg, layout = resolve_stage(ctx, section, config, flags)
             result = fn(stage_cfg, layout)
+            track_stage(ctx, config, section, fn.__name__, stage_cfg, layout, result)
             if result is not None:
                 typer.echo(json.dumps(result, indent=2, default=str))
 
@@ -340,6 +355,77 @@ def dashboard(cfg, layout):
     argv, env = streamlit_command(cfg, layout, ctx.params.get("config") or (ctx.find_root().obj or {}).get("config"))
     typer.echo(f"dashboard: http://{cfg.host}:{cfg.port}  (outputs: {env['SAFERLHF_OUTPUT_ROOT']})", err=True)
     os.execve(argv[0], argv, {**os.environ, **env})
+
+
+registry_app = typer.Typer(help="MLflow model registry: register, gate, promote, roll back.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+
+
+@stage_command(registry_app, "register", "registry")
+def registry_register(cfg, layout):
+    """Register the current reward model, ONNX export and RL policy as new versions (alias `challenger`); move
+    `champion` to each one whose safety gates pass against the current champion."""
+    from saferlhf.registry import run_register
+
+    result = run_register(cfg, layout)
+    return {"run_id": result["run_id"], "metrics": result["metrics"],
+            "models": {k: {f: v.get(f) for f in ("version", "action", "reason", "skipped") if f in v}
+                       for k, v in result["models"].items()}}
+
+
+def _registry(ctx: typer.Context):
+    """Connect mlflow to the configured store; returns the `registry` config section."""
+    from saferlhf.tracking import connect
+
+    cfg, layout = resolve_stage(ctx, "registry", None, {})
+    connect(cfg, layout)
+    return cfg
+
+
+MODEL_HELP = "Registered model: saferlhf-reward, saferlhf-reward-onnx or saferlhf-policy."
+
+
+@registry_app.command("list")
+def registry_list(ctx: typer.Context):
+    """Registered models with their aliases and latest version."""
+    from saferlhf.registry.promote import list_models
+
+    _registry(ctx)
+    typer.echo(json.dumps(list_models(), indent=2))
+
+
+@registry_app.command("show")
+def registry_show(ctx: typer.Context, model: str = typer.Option(..., "--model", help=MODEL_HELP)):
+    """Every version of a model: aliases, gate results, metrics, decision and reason."""
+    from saferlhf.registry.promote import describe
+
+    _registry(ctx)
+    typer.echo(json.dumps(describe(model), indent=2, default=str))
+
+
+@registry_app.command("promote")
+def registry_promote(ctx: typer.Context, model: str = typer.Option(..., "--model", help=MODEL_HELP),
+                     version: str = typer.Option(..., "--version", help="Version number to promote to champion."),
+                     force: bool = typer.Option(False, "--force", help="Promote even if gates fail (needs --reason)."),
+                     reason: Optional[str] = typer.Option(None, "--reason", help="Why (recorded on the version).")):
+    """Run the gates for a version against the champion and promote it when they pass; exit 1 when refused."""
+    from saferlhf.registry.promote import promote
+
+    decision = promote(model, version, _registry(ctx), force=force, reason=reason)
+    typer.echo(json.dumps(decision, indent=2, default=str))
+    if decision["action"] == "rejected":
+        typer.echo(f"promotion refused: {decision['reason']}", err=True)
+        raise typer.Exit(1)
+
+
+@registry_app.command("rollback")
+def registry_rollback(ctx: typer.Context, model: str = typer.Option(..., "--model", help=MODEL_HELP),
+                      reason: Optional[str] = typer.Option(None, "--reason", help="Why (recorded).")):
+    """Move `champion` back to the previous champion (recorded on the version and the model)."""
+    from saferlhf.registry.promote import rollback
+
+    _registry(ctx)
+    typer.echo(json.dumps(rollback(model, reason), indent=2))
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PARENT_ENV = "SAFERLHF_PARENT_RUN_ID"
 DISABLE_ENV = "SAFERLHF_TRACKING"
+ARTIFACTS_DIR = "mlartifacts"  # artifact store of the embedded SQLite backend, beside mlflow.db
 MAX_ARTIFACT_BYTES = 20 * 2**20  # JSON reports and plots only; weights go to the registry, not the run
 # Per-step statistics files a stage writes (relative to its output folder) -> logged with `step=`.
 STEP_FILES = ("training_stats.json", "training_history.json")
@@ -49,13 +50,16 @@ def connect(cfg: RegistryConfig, layout: Layout) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        # a file store keeps artifacts beside the database, not in ./mlruns of whatever the working directory is
+        db = Path(uri.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+        # embedded store: artifacts beside the database (<output_root>/mlartifacts), not in ./mlruns of whatever
+        # the working directory is, nor in the scratch layout a pipeline step runs in
         if mlflow.get_experiment_by_name(cfg.experiment) is None:
             from mlflow.exceptions import MlflowException
 
             with contextlib.suppress(MlflowException):  # another stage process may have just created it
-                mlflow.create_experiment(cfg.experiment, artifact_location=layout.mlflow_artifacts.resolve().as_uri())
+                store = (db.parent / ARTIFACTS_DIR).resolve().as_uri()
+                mlflow.create_experiment(cfg.experiment, artifact_location=store)
     mlflow.set_experiment(cfg.experiment)
     return uri
 
@@ -237,7 +241,9 @@ def log_stage(cfg: RegistryConfig, layout: Layout, section: str, stage_cfg: Stag
     out = stage_output(section, stage_cfg, layout)
     files = stage_files(out) + [Path(p) for p in (artifact_paths or []) if Path(p).is_file()]
     with stage_run(cfg, layout, name or section, run_tags(stage_cfg, layout, section)) as run:
-        params = {k: ("" if v is None else str(v)[:6000]) for k, v in flatten(stage_cfg.model_dump(mode="json")).items()}
+        params = flatten(stage_cfg.model_dump(mode="json"))
+        # MLflow caps a param value at 6000 characters
+        params = {k: ("" if v is None else str(v)[:6000]) for k, v in params.items()}
         mlflow.log_params(params)
         mlflow.log_metrics(numeric_leaves(result or {}))
         for f in files:

@@ -63,34 +63,17 @@ def mlflow_server(tmp_path_factory):
     log.close()
 
 
-def export_onnx(model_dir: Path, out_dir: Path) -> Path:
-    """Minimal ONNX export of a saved reward model (inputs input_ids/attention_mask/token_type_ids, output
-    `scores` (B, 4)) plus tokenizer.json and reward_config.json: the bundle layout the scorer reads."""
-    import torch
-
-    from saferlhf.reward.model import RewardModel, encode_pairs, load_tokenizer
-
-    model, tok = RewardModel.load(model_dir), load_tokenizer(model_dir)
-    enc = encode_pairs(tok, ["a question"], ["an answer"], model.cfg.max_length)
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    axes = {n: {0: "batch", 1: "seq"} for n in names} | {"scores": {0: "batch"}}
-    with torch.no_grad():
-        torch.onnx.export(model, tuple(enc[n] for n in names), str(out_dir / "model.onnx"), input_names=names,
-                          output_names=["scores"], dynamic_axes=axes, opset_version=17, dynamo=False)
-    for f in ("tokenizer.json", "reward_config.json"):
-        shutil.copy2(model_dir / f, out_dir / f)
-    return out_dir
-
-
 @pytest.fixture(scope="module")
-def reg_layout(tiny_layout, tiny_reward_model, tmp_path_factory) -> Layout:
-    """An outputs/ folder with the dataset, the tiny reward model and its ONNX export (no RL policy)."""
+def reg_layout(tiny_layout, tiny_reward_model, tiny_onnx_bundle, tiny_rl_policy, tmp_path_factory) -> Layout:
+    """An outputs/ folder of its own (hard links) with the dataset, the tiny reward model, its ONNX export and
+    the tiny RL policy, but no evaluation or probe reports."""
     layout = Layout(tmp_path_factory.mktemp("reg_outputs"))
-    shutil.copytree(tiny_layout.data_dir, layout.data_dir, copy_function=os.link)
-    shutil.copytree(tiny_reward_model, layout.reward_model, copy_function=os.link,
-                    ignore=shutil.ignore_patterns("onnx"))
-    export_onnx(tiny_reward_model, layout.reward_onnx)
+    for src, dst in ((tiny_layout.data_dir, layout.data_dir), (tiny_onnx_bundle, layout.reward_onnx),
+                     (tiny_rl_policy, layout.rl_policy), (tiny_reward_model / "plots", layout.reward_model / "plots")):
+        shutil.copytree(src, dst, copy_function=os.link)
+    for f in tiny_reward_model.iterdir():
+        if f.is_file():
+            os.link(f, layout.reward_model / f.name)
     return layout
 
 
@@ -151,7 +134,7 @@ def test_stage_logging_round_trip(mlflow_server, reg_layout, monkeypatch):
     steps = c.get_metric_history(run_id, "step_loss")
     assert [m.step for m in steps] == list(range(len(history["step_loss"])))
     assert [m.value for m in steps] == pytest.approx(history["step_loss"])
-    files = {f.path for f in c.list_artifacts(run_id, "reward")} | {f.path for f in c.list_artifacts(run_id, "reward/plots")}
+    files = {f.path for d in ("reward", "reward/plots") for f in c.list_artifacts(run_id, d)}
     assert "reward/metrics.json" in files and any(p.endswith(".png") for p in files)
     assert not any(p.endswith(".safetensors") for p in files)
 
@@ -170,11 +153,10 @@ def test_cli_stage_nests_under_a_parent_from_another_process(mlflow_server, tmp_
 
 
 def test_register_gives_challenger_and_first_champion(registered, reg_layout):
-    from saferlhf.serve.bundle import file_sha256
+    from saferlhf.serve.bundle import file_sha256, pick_onnx
 
     models = registered["models"]
-    assert models["saferlhf-policy"] == {"skipped": "no output files"}
-    for name in ("saferlhf-reward", ONNX):
+    for name in ("saferlhf-reward", ONNX, "saferlhf-policy"):
         v = str(models[name]["version"])
         mv = client().get_model_version(name, v)
         assert set(mv.aliases) >= {"challenger"} and models[name]["action"] in ("promoted", "rejected")
@@ -184,7 +166,10 @@ def test_register_gives_challenger_and_first_champion(registered, reg_layout):
     # first version, absolute thresholds met -> champion; the decision is an artifact of the register run
     assert models[ONNX]["action"] == "promoted" and models[ONNX]["previous_champion"] is None
     onnx_v = client().get_model_version(ONNX, str(models[ONNX]["version"]))
-    assert onnx_v.tags["onnx_sha256"] == file_sha256(reg_layout.reward_onnx / "model.onnx")
+    assert onnx_v.tags["onnx_sha256"] == file_sha256(pick_onnx(reg_layout.reward_onnx, "auto"))  # what is served
+    # no evaluation or probe reports in this layout: the policy cannot be judged, so it stays a challenger only
+    assert models["saferlhf-policy"]["action"] == "rejected"
+    assert "unsafe_reduction is missing" in models["saferlhf-policy"]["reason"]
     arts = [f.path for f in client().list_artifacts(registered["run_id"], "registry")]
     assert any(ONNX in p and p.endswith("-promoted.json") for p in arts)
     assert json.loads(reg_layout.registry_decisions.read_text())["models"][ONNX]["action"] == "promoted"

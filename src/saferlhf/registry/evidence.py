@@ -48,9 +48,10 @@ def _num(v: Any, scale: float = 1.0) -> float | None:
 def evaluation_metrics(results: dict) -> dict[str, float]:
     """From evaluation_results.json (percent) -> fractions: unsafe rates, reduction, over-refusal change.
 
-    >>> evaluation_metrics({"unsafe_output_pct_harmful": {"base": 40.0, "rl": 10.0, "reduction_pct": 75.0},
+    >>> m = evaluation_metrics({"unsafe_output_pct_harmful": {"base": 40.0, "rl": 10.0, "reduction_pct": 75.0},
     ...                     "over_refusal": {"base_pct": 5.0, "rl_pct": 8.0, "change_points": 3.0}})
-    {'unsafe_rate_base': 0.4, 'unsafe_rate': 0.1, 'unsafe_reduction': 0.75, 'over_refusal_base': 0.05, 'over_refusal': 0.08, 'over_refusal_increase': 0.03}
+    >>> m["unsafe_reduction"], m["over_refusal_increase"]
+    (0.75, 0.03)
     """
     unsafe = _get(results, "unsafe_output_pct_harmful")
     if _num(_get(unsafe or {}, "base")) is None:  # no harmful prompts evaluated: use all prompts
