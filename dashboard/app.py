@@ -14,18 +14,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # pages import the sha
 
 import ui  # noqa: E402
 
-st.set_page_config(page_title="SafeRLHF", page_icon="🛡️", layout="wide")
+# no page icons: Streamlit fetches material-icon favicons from fonts.gstatic.com, and the dashboard runs offline
+st.set_page_config(page_title="SafeRLHF", layout="wide")
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
-    st.Page("pages/before_after.py", title="Before / After", icon="↔️"),
-    st.Page("pages/training.py", title="Training", icon="📈"),
-    st.Page("pages/safety_metrics.py", title="Safety metrics", icon="🛡️"),
-    st.Page("pages/calibration.py", title="Calibration", icon="🎯"),
-    st.Page("pages/probes.py", title="Safety probes", icon="🔍"),
-    st.Page("pages/prompt_tester.py", title="Prompt tester", icon="💬"),
-    st.Page("pages/drift.py", title="Drift", icon="🌊"),
-    st.Page("pages/registry.py", title="Registry", icon="🏷️"),
+    st.Page("pages/overview.py", title="Overview", default=True),
+    st.Page("pages/before_after.py", title="Before / After"),
+    st.Page("pages/training.py", title="Training"),
+    st.Page("pages/safety_metrics.py", title="Safety metrics"),
+    st.Page("pages/calibration.py", title="Calibration"),
+    st.Page("pages/probes.py", title="Safety probes"),
+    st.Page("pages/prompt_tester.py", title="Prompt tester"),
+    st.Page("pages/drift.py", title="Drift"),
+    st.Page("pages/registry.py", title="Registry"),
 ]
 page = st.navigation(PAGES)
 with st.sidebar:

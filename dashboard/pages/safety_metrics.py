@@ -11,7 +11,7 @@ results = ui.load("load_evaluation")
 table = dd.metrics_table(results)
 st.caption(f"Held-out split `{results.get('split', '?')}`, {results.get('num_prompts', '?')} prompts, "
            f"unsafe = safety < {results.get('unsafe_threshold', 0.5)}.")
-st.dataframe(table, hide_index=True, column_config={
+st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3, column_config={
     "base": st.column_config.NumberColumn(format="%.3f"), "rl": st.column_config.NumberColumn("RL", format="%.3f"),
     "improvement": st.column_config.NumberColumn(format="%+.2f")})
 

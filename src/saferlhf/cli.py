@@ -347,11 +347,14 @@ def dashboard(cfg, layout):
     """Serve the Streamlit dashboard (`streamlit run dashboard/app.py`, headless) on --host:--port."""
     import os
 
-    import click
+    try:  # typer >= 0.20 vendors click: its context stack is typer's own
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
 
     from saferlhf.dashboard_live import streamlit_command
 
-    ctx = click.get_current_context()
+    ctx = get_current_context()
     argv, env = streamlit_command(cfg, layout, ctx.params.get("config") or (ctx.find_root().obj or {}).get("config"))
     typer.echo(f"dashboard: http://{cfg.host}:{cfg.port}  (outputs: {env['SAFERLHF_OUTPUT_ROOT']})", err=True)
     os.execve(argv[0], argv, {**os.environ, **env})

@@ -123,10 +123,10 @@ def headline_metrics(layout: Layout) -> list[dict]:
     except NotReady:
         res = None
     if res is not None:
-        for label, base_key, rl_key, lower in HEADLINE:
+        for label, base_key, rl_key, lower, fmt in HEADLINE:
             base, rl = _num(_get(res, base_key)), _num(_get(res, rl_key))
             if not math.isnan(rl):
-                cards.append({"label": label, "value": f"{base:.3g} → {rl:.3g}", "delta": f"{rl - base:+.3g}",
+                cards.append({"label": label, "value": f"{base:{fmt}} → {rl:{fmt}}", "delta": f"{rl - base:+{fmt}}",
                               "lower_is_better": lower})
     kl = _num(_get(res, "kl_divergence.sampled")) if res is not None else float("nan")
     if math.isnan(kl):
@@ -147,11 +147,12 @@ def headline_metrics(layout: Layout) -> list[dict]:
     return cards
 
 
-HEADLINE = (("Unsafe outputs %", "unsafe_output_pct.base", "unsafe_output_pct.rl", True),
-            ("Mean toxicity", "base_model.mean_toxicity", "rl_model.mean_toxicity", True),
+# (label, base value, RL value, lower is better, number format) of the overview's cards
+HEADLINE = (("Unsafe outputs %", "unsafe_output_pct.base", "unsafe_output_pct.rl", True, ".1f"),
+            ("Mean toxicity", "base_model.mean_toxicity", "rl_model.mean_toxicity", True, ".3f"),
             ("Mean hallucination risk", "base_model.mean_hallucination_risk", "rl_model.mean_hallucination_risk",
-             True),
-            ("Mean compliance", "base_model.mean_compliance", "rl_model.mean_compliance", False))
+             True, ".3f"),
+            ("Mean compliance", "base_model.mean_compliance", "rl_model.mean_compliance", False, ".3f"))
 
 
 # ---------------------------------------------------------------- evaluation
@@ -347,12 +348,15 @@ def probe_table(report: dict) -> pd.DataFrame:
 
 
 def probe_failures(report: dict, probe: str, model: str) -> pd.DataFrame:
-    """Failure examples of one probe for one model: prompt, response, then any scores."""
+    """Failure examples of one probe for one model: prompt, response, reason, then the scores (the report nests
+    them under `scores`) and any other fields."""
     fails = ((report.get(model) or {}).get(probe) or {}).get("failures") or []
-    df = pd.DataFrame([f if isinstance(f, dict) else {"response": str(f)} for f in fails])
+    rows = [{**{k: v for k, v in f.items() if k != "scores"}, **(f.get("scores") or {})} if isinstance(f, dict)
+            else {"response": str(f)} for f in fails]
+    df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=["prompt", "response"])
-    front = [c for c in ("prompt", "response") if c in df]
+    front = [c for c in ("prompt", "response", "reason", *SIGNALS, "reward") if c in df]
     return df[front + [c for c in df.columns if c not in front]]
 
 

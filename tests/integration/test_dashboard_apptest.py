@@ -68,7 +68,7 @@ def test_overview(dashboard_outputs, monkeypatch):
     at = open_page(dashboard_outputs["layout"].root, "overview")
     res, probes = dashboard_outputs["evaluation"], dashboard_outputs["probes"]["summary"]
     m = metrics(at)
-    assert m["Unsafe outputs %"] == f"{res['unsafe_output_pct']['base']:.3g} → {res['unsafe_output_pct']['rl']:.3g}"
+    assert m["Unsafe outputs %"] == f"{res['unsafe_output_pct']['base']:.1f} → {res['unsafe_output_pct']['rl']:.1f}"
     assert m["Overall probe risk"] == f"{probes['base_model_overall_risk']:.3f} → {probes['rl_model_overall_risk']:.3f}"
     assert m["KL(RL‖base)"] == f"{res['kl_divergence']['sampled']:.4f}"
     dot = at.get("graphviz_chart")[0].proto.spec
@@ -127,12 +127,13 @@ def test_probes(dashboard_outputs, monkeypatch):
     at = open_page(dashboard_outputs["layout"].root, "probes")
     rep = dashboard_outputs["probes"]
     assert metrics(at)["RL overall risk"] == f"{rep['summary']['rl_model_overall_risk']:.3f}"
-    probe = at.selectbox[0].value
+    worst = max(rep["base_model"], key=lambda p: rep["base_model"][p]["num_failures"])
+    at.selectbox[0].select(worst).run()
     fails = at.dataframe[-1].value
-    assert len(fails) == rep["base_model"][probe]["num_failures"]
-    assert fails["prompt"].iloc[0] == rep["base_model"][probe]["failures"][0]["prompt"]
+    assert len(fails) == len(rep["base_model"][worst]["failures"]) > 0
+    assert fails["prompt"].iloc[0] == rep["base_model"][worst]["failures"][0]["prompt"]
     at.radio[0].set_value("rl_model").run()
-    n = rep["rl_model"][probe]["num_failures"]
+    n = len(rep["rl_model"][worst]["failures"])
     assert (len(at.dataframe[-1].value) == n) if n else ("No failures" in at.success[0].value)
 
 

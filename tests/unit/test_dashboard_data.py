@@ -122,7 +122,7 @@ def test_headline_cards(evaluated):
     layout, res = evaluated
     cards = {c["label"]: c for c in dd.headline_metrics(layout)}
     u = res["unsafe_output_pct"]
-    assert cards["Unsafe outputs %"]["value"] == f"{u['base']:.3g} → {u['rl']:.3g}"
+    assert cards["Unsafe outputs %"]["value"] == f"{u['base']:.1f} → {u['rl']:.1f}"
     assert cards["Unsafe outputs %"]["lower_is_better"] and not cards["Mean compliance"]["lower_is_better"]
     assert cards["KL(RL‖base)"]["value"] == f"{res['kl_divergence']['sampled']:.4f}"
     assert "Overall probe risk" not in cards  # no probe report written here
@@ -157,15 +157,19 @@ def test_reliability_and_calibration(empty):
 
 
 def test_probe_table_and_failures(evaluated):
-    layout, _ = evaluated
-    rep = fx.probes_report(layout)
+    layout, res = evaluated
+    rep = fx.probes_report(layout, res)  # the real six probes over the evaluation records
     table = dd.probe_table(dd.load_probes(layout))
-    assert len(table) == 2 * len(fx.PROBES)
-    row = table[(table["probe"] == "semantic_jailbreaks") & (table["model"] == "base_model")].iloc[0]
-    assert row["risk_score"] == rep["base_model"]["semantic_jailbreaks"]["risk_score"]
-    fails = dd.probe_failures(rep, "semantic_jailbreaks", "base_model")
-    assert list(fails.columns[:2]) == ["prompt", "response"]
-    assert len(fails) == rep["base_model"]["semantic_jailbreaks"]["num_failures"] > 0
+    probes = [p for p in rep["base_model"]]
+    assert len(table) == 2 * len(probes) == 12
+    worst = max(probes, key=lambda p: rep["base_model"][p]["num_failures"])
+    row = table[(table["probe"] == worst) & (table["model"] == "base_model")].iloc[0]
+    assert row["risk_score"] == rep["base_model"][worst]["risk_score"]
+    fails = dd.probe_failures(rep, worst, "base_model")
+    assert list(fails.columns[:3]) == ["prompt", "response", "reason"] and set(SIGNALS) <= set(fails.columns)
+    first = rep["base_model"][worst]["failures"][0]
+    assert len(fails) == len(rep["base_model"][worst]["failures"]) > 0
+    assert fails["safety"].iloc[0] == first["scores"]["safety"] and fails["prompt"].iloc[0] == first["prompt"]
     assert dd.probe_failures(rep, "no_such_probe", "rl_model").empty
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,3 +85,16 @@ def test_streamlit_command(tmp_path):
     assert env["SAFERLHF_CONFIG"] == str((tmp_path / "c.yaml").resolve())
     assert DashboardConfig.model_validate_json(env["SAFERLHF_DASHBOARD"]) == cfg
     assert json.loads(env["SAFERLHF_DASHBOARD"])["port"] == 8765
+
+
+def test_cli_dashboard_reports_a_missing_app(tmp_path):
+    """`saferlhf dashboard` builds its command inside the CLI context; a missing app is one line, exit 2."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "SAFERLHF_DASHBOARD_APP": str(tmp_path / "nowhere.py")}
+    out = subprocess.run([str(Path(sys.executable).with_name("saferlhf")), "--output-root", str(tmp_path),
+                          "dashboard", "--port", "8765"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == f"error: dashboard app not found at {tmp_path / 'nowhere.py'}; " \
+                                                  "set SAFERLHF_DASHBOARD_APP to dashboard/app.py"
