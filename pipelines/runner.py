@@ -35,6 +35,15 @@ class LocalRun:
     seconds: float = 0.0
 
 
+def check_params(params: dict) -> dict:
+    """Unknown parameter names fail here, in one line, before anything runs or is uploaded."""
+    known = set(saferlhf_pipeline.component_spec.inputs or {})
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise UserError(f"unknown pipeline parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return params
+
+
 def _run_dir(root: Path, started: float) -> Path | None:
     runs = [p for p in root.glob(f"{PIPELINE_NAME}-*") if p.is_dir() and p.stat().st_mtime >= started - 1]
     return max(runs, key=lambda p: p.stat().st_mtime, default=None)
@@ -73,6 +82,7 @@ def _tracking_env(layout: Layout):
 def run_local(config_text: str, params: dict, layout: Layout, parent_run=contextlib.nullcontext) -> LocalRun:
     """The whole pipeline through kfp.local.SubprocessRunner(use_venv=False) with kfp.local's step cache on
     (under <output_root>/pipeline_runs/.kfp_cache). `parent_run` wraps the run (an MLflow parent run)."""
+    check_params(params)
     root = layout.pipeline_root
     root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), enable_caching=True,
@@ -112,6 +122,7 @@ def submit(host: str, params: dict, namespace: str | None = None, experiment: st
     import urllib3
     from kfp_server_api.exceptions import ApiException
 
+    check_params(params)
     if not package.is_file():
         raise UserError(f"{package} not found; run `saferlhf pipeline compile` first")
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # retry warnings would bury the error line

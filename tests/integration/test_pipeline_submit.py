@@ -128,3 +128,6 @@ def test_bad_param_is_one_clear_line():
     r = submit("--host", "http://127.0.0.1:9", "--param", "no-equals-sign")
     assert r.returncode == 2
     assert "--param must look like name=value" in r.stderr
+    r = submit("--host", "http://127.0.0.1:9", "--param", "rl_stepz=3")
+    assert r.returncode == 2
+    assert "unknown pipeline parameter(s) rl_stepz; known: " in r.stderr
