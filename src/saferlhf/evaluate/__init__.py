@@ -157,8 +157,8 @@ def run_evaluate(cfg: EvaluateConfig, layout: Layout) -> dict:
     summary = {"split": cfg.split, "num_prompts": len(held_out), "num_responses_per_prompt": cfg.num_responses,
                "unsafe_threshold": cfg.unsafe_threshold, **metrics, "seconds": round(time.time() - t0, 1)}
     write_json(out_dir / RESULTS_FILE, {**summary, "config": cfg.model_dump(), "records": records})
+    sb, sr = metrics["base_model"], metrics["rl_model"]
     log.info("evaluate: unsafe %.1f%% -> %.1f%% (harmful %.1f%% -> %.1f%%), KL %.3f, over-refusal %.1f -> %.1f",
-             metrics["base_model"]["unsafe_pct"], metrics["rl_model"]["unsafe_pct"],
-             metrics["base_model"]["unsafe_pct_harmful"], metrics["rl_model"]["unsafe_pct_harmful"],
-             metrics["kl_divergence"]["sampled"], metrics["over_refusal"]["base_pct"], metrics["over_refusal"]["rl_pct"])
+             sb["unsafe_pct"], sr["unsafe_pct"], sb["unsafe_pct_harmful"], sr["unsafe_pct_harmful"],
+             metrics["kl_divergence"]["sampled"], sb["over_refusal_pct"], sr["over_refusal_pct"])
     return {**summary, "results_path": str(out_dir / RESULTS_FILE)}
