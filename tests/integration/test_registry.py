@@ -63,17 +63,40 @@ def mlflow_server(tmp_path_factory):
     log.close()
 
 
+def export_onnx(model_dir: Path, out_dir: Path) -> Path:
+    """Minimal fp32 ONNX export of a saved reward model (inputs input_ids/attention_mask/token_type_ids, output
+    `scores` (B, 4)) plus tokenizer.json and reward_config.json: the bundle layout the scorer reads. Kept here
+    (rather than the tiny_onnx_bundle fixture, which also quantizes and calibrates INT8) to stay fast."""
+    import torch
+
+    from saferlhf.reward.model import RewardModel, encode_pairs, load_tokenizer
+
+    model, tok = RewardModel.load(model_dir), load_tokenizer(model_dir)
+    enc = encode_pairs(tok, ["a question"], ["an answer"], model.cfg.max_length)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    axes = {n: {0: "batch", 1: "seq"} for n in names} | {"scores": {0: "batch"}}
+    with torch.no_grad():
+        torch.onnx.export(model, tuple(enc[n] for n in names), str(out_dir / "model.onnx"), input_names=names,
+                          output_names=["scores"], dynamic_axes=axes, opset_version=17, dynamo=False)
+    for f in ("tokenizer.json", "reward_config.json"):
+        shutil.copy2(model_dir / f, out_dir / f)
+    return out_dir
+
+
 @pytest.fixture(scope="module")
-def reg_layout(tiny_layout, tiny_reward_model, tiny_onnx_bundle, tiny_rl_policy, tmp_path_factory) -> Layout:
-    """An outputs/ folder of its own (hard links) with the dataset, the tiny reward model, its ONNX export and
-    the tiny RL policy, but no evaluation or probe reports."""
+def reg_layout(tiny_layout, tiny_reward_model, tiny_base_policy, tmp_path_factory) -> Layout:
+    """An outputs/ folder of its own (hard links) with the dataset, the tiny reward model, its ONNX export and a
+    policy, but no evaluation or probe reports. The tiny base policy stands in for the RL policy: registering
+    needs only a saved causal-LM folder, and the RL run is not what this module tests."""
     layout = Layout(tmp_path_factory.mktemp("reg_outputs"))
-    for src, dst in ((tiny_layout.data_dir, layout.data_dir), (tiny_onnx_bundle, layout.reward_onnx),
-                     (tiny_rl_policy, layout.rl_policy), (tiny_reward_model / "plots", layout.reward_model / "plots")):
+    for src, dst in ((tiny_layout.data_dir, layout.data_dir), (tiny_base_policy, layout.rl_policy),
+                     (tiny_reward_model / "plots", layout.reward_model / "plots")):
         shutil.copytree(src, dst, copy_function=os.link)
     for f in tiny_reward_model.iterdir():
         if f.is_file():
             os.link(f, layout.reward_model / f.name)
+    export_onnx(tiny_reward_model, layout.reward_onnx)
     return layout
 
 
@@ -243,3 +266,13 @@ def test_champion_uri_loads_and_scores_like_the_local_model(registered, reg_layo
     # the scoring service's path: download the champion and verify its sha256 against the registry tag
     bundle = resolve_model(f"models:/{ONNX}@champion", precision="fp32", cache_dir=tmp_path)
     assert bundle.sha256 == client().get_model_version_by_alias(ONNX, "champion").tags["onnx_sha256"]
+
+
+def test_onnx_pyfunc_loads_without_torch(registered):
+    code = ("import sys, mlflow, pandas as pd; "
+            f"m = mlflow.pyfunc.load_model('models:/{ONNX}@champion'); "
+            "out = m.predict(pd.DataFrame({'prompt': ['hi'], 'response': ['hello']})); "
+            "print(len(out), 'torch' in sys.modules, 'transformers' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[-3:] == ["1", "False", "False"]
