@@ -87,7 +87,9 @@ COPY serving /app/serving
 COPY dashboard /app/dashboard
 COPY components /app/components
 COPY pipelines /app/pipelines
+# The package is installed in site-packages, so the adapters outside it are found through these paths.
 ENV PYTHONPATH=/app \
+    SAFERLHF_DASHBOARD_APP=/app/dashboard/app.py \
     MPLCONFIGDIR=/tmp/matplotlib
 USER 10001:10001
 ENTRYPOINT ["saferlhf"]
