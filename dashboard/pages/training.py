@@ -34,11 +34,12 @@ fig = line(list(SIGNALS), "Reward-model signals (batch mean)")
 if fig:
     c2.plotly_chart(fig)
 
-lo, hi = dd.kl_band(cfg.rl.target_kl, cfg.dashboard.kl_tolerance)
-fig = line(["kl"], f"KL to the reference (target {cfg.rl.target_kl:g}, band {lo:.3g}–{hi:.3g})")
+target = dd.run_target_kl(ui.layout(), cfg.rl.target_kl)
+lo, hi = dd.kl_band(target, cfg.dashboard.kl_tolerance)
+fig = line(["kl"], f"KL to the reference (target {target:g}, band {lo:.3g}–{hi:.3g})")
 if fig:
     fig.add_hrect(y0=lo, y1=hi, fillcolor="green", opacity=0.12, line_width=0)
-    fig.add_hline(y=cfg.rl.target_kl, line_dash="dash", line_color="green")
+    fig.add_hline(y=target, line_dash="dash", line_color="green")
     c1.plotly_chart(fig)
 fig = line(["beta", "lambda"], "KL coefficient β and Lagrange multiplier λ")
 if fig:

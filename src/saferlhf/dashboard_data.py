@@ -277,9 +277,6 @@ def reward_distribution(responses: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- training
-TRAINING_SERIES = ("reward", *SIGNALS, "kl", "beta", "lambda", "cost", "entropy", "completion_length")
-
-
 def load_training_stats(layout: Layout) -> pd.DataFrame:
     """RL per-step stats as a frame indexed by step (columns that a run did not log are absent)."""
     stats = _stage_json(layout, "rl")
@@ -291,6 +288,16 @@ def load_training_stats(layout: Layout) -> pd.DataFrame:
     if "step" not in df:
         df["step"] = np.arange(1, len(df) + 1)
     return df.sort_values("step").reset_index(drop=True)
+
+
+def run_target_kl(layout: Layout, default: float) -> float:
+    """target_kl of the RL run that wrote the stats (its rl_summary.json), else `default` (the config's)."""
+    try:
+        summary = read_json_file(layout.rl_policy / "rl_summary.json", STAGE_BY_KEY["rl"].command)
+    except NotReady:
+        return default
+    v = _num(_get(summary, "config.target_kl"))
+    return default if math.isnan(v) else v
 
 
 def kl_band(target_kl: float, tolerance: float = 0.5) -> tuple[float, float]:

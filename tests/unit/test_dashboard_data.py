@@ -143,6 +143,9 @@ def test_training_stats_sorted_and_tolerant(empty):
     with pytest.raises(dd.NotReady, match="no steps"):
         dd.load_training_stats(empty)
     assert dd.kl_band(0.1, 0.5) == pytest.approx((0.05, 0.15))
+    assert dd.run_target_kl(empty, 0.1) == 0.1  # no run summary: the config's target
+    write_json(empty.rl_policy / "rl_summary.json", {"config": {"target_kl": 0.3}})
+    assert dd.run_target_kl(empty, 0.1) == 0.3
 
 
 def test_reliability_and_calibration(empty):
