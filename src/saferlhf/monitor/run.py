@@ -16,7 +16,7 @@ from pathlib import Path
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import MonitorConfig
 from saferlhf.errors import UserError
-from saferlhf.io import write_json, write_text
+from saferlhf.io import write_text
 from saferlhf.monitor.history import HISTORY_FILE, append_history, history_row
 from saferlhf.monitor.logs import load_prediction_log, select_window
 from saferlhf.monitor.reference import REFERENCE_FILE, load_reference
@@ -100,7 +100,8 @@ def run_monitor(cfg: MonitorConfig, layout: Layout, registry=None) -> dict:
         "window": cfg.window, "records": len(window), "reference_records": len(reference),
         "skipped_lines": stats.skipped, "skipped_examples": stats.examples,
         "model_versions": sorted({str(v) for v in window["model_version"].dropna().unique()}),
-        "first_record": window["timestamp"].iloc[0].isoformat(), "last_record": window["timestamp"].iloc[-1].isoformat(),
+        "first_record": window["timestamp"].iloc[0].isoformat(),
+        "last_record": window["timestamp"].iloc[-1].isoformat(),
         **result.summary,
     }
     out_dir = resolve(cfg.output_dir, layout.monitoring)

@@ -1,0 +1,97 @@
+"""End to end on loopback: the real scorer (ONNX export of the tiny reward model, its own process, a real
+prediction log), the traffic simulator over HTTP, then the monitor after each profile: `normal` passes,
+`jailbreak-surge` fails on safety/toxicity drift."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pandas as pd
+import pytest
+
+from saferlhf.config import ExportConfig
+from saferlhf.data.loader import load_labels
+from tests.conftest import REPO, free_port
+from tests.unit.test_monitor import cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def onnx_bundle(tiny_reward_model, tiny_layout):
+    """The tiny reward model exported to ONNX (reused when another test already exported it)."""
+    from saferlhf.onnx_export import run_export
+
+    out = tiny_reward_model / "onnx"
+    if not (out / "model.onnx").is_file():
+        run_export(ExportConfig(max_parity_samples=32), tiny_layout)
+    return out
+
+
+@pytest.fixture(scope="module")
+def scorer(onnx_bundle, tiny_layout, tmp_path_factory):
+    """`saferlhf serve` in its own process on a free loopback port; yields (base URL, prediction log folder)."""
+    tmp = tmp_path_factory.mktemp("scorer")
+    log_dir, port = tmp / "predictions", free_port()
+    env = {k: v for k, v in os.environ.items() if k != "SAFERLHF_API_TOKEN"}  # no auth on loopback here
+    out = (tmp / "server.log").open("w")
+    # fp32: the reference holds the PyTorch model's scores, which fp32 ONNX matches to 1e-4 (INT8 only to 0.02)
+    cmd = [sys.executable, "-m", "saferlhf.cli", "--output-root", str(tiny_layout.root), "serve", "--model",
+           str(onnx_bundle), "--precision", "fp32", "--port", str(port), "--log-dir", str(log_dir), "--threads", "1"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"scorer did not start: {(tmp / 'server.log').read_text()[-3000:]}")
+        time.sleep(0.5)
+    try:
+        yield url, log_dir
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_normal_passes_then_jailbreak_surge_fails(scorer, tiny_layout, tiny_reward_model, tmp_path, monkeypatch,
+                                                  capsys):
+    url, log_dir = scorer
+    labels = load_labels(tiny_layout.labels)
+    n_test = str(int((labels["split"] == "test").sum()))
+    monitor = ["monitor", "--log", str(log_dir), "--reference", str(tiny_reward_model / "reference_scores.parquet"),
+               "--output-dir", str(tmp_path / "monitoring")]
+    data = ["--output-root", str(tiny_layout.root)]
+
+    # normal: the whole test split once (n = its size), i.e. what the reference was scored on
+    code, out, err = cli(monkeypatch, capsys, *data, "monitor", "simulate", "--endpoint", url, "--profile",
+                         "normal", "--n", n_test, "--seed", "1")
+    assert code == 0, err
+    assert json.loads(out)["sent"] == int(n_test)
+    code, out, err = cli(monkeypatch, capsys, *data, *monitor, "--window", n_test)
+    summary = json.loads(out)
+    assert code == 0, (err, summary["columns"])
+    assert summary["passed"] and summary["records"] == int(n_test) and summary["skipped_lines"] == 0
+
+    code, out, err = cli(monkeypatch, capsys, *data, "monitor", "simulate", "--endpoint", url, "--profile",
+                         "jailbreak-surge", "--n", "200", "--seed", "2")
+    assert code == 0, err
+    code, out, err = cli(monkeypatch, capsys, *data, *monitor, "--window", "200")
+    summary = json.loads(out)
+    assert code == 1, summary["columns"]
+    assert {"safety", "toxicity"} & set(summary["drifted_columns"]), summary["columns"]
+    assert "drift detected" in err and ("safety" in err or "toxicity" in err)
+    assert pd.read_csv(tmp_path / "monitoring" / "drift_history.csv")["passed"].tolist() == [True, False]
