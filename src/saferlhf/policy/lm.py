@@ -140,7 +140,9 @@ def run_init(cfg: PolicyConfig, layout: Layout) -> dict:
     data_path = resolve(cfg.data_path, layout.labels)
     df = load_labels(data_path)
     if "split" in df.columns:
-        df = df[df["split"] == "train"]  # validation/test prompts stay unseen: evaluation uses them
+        df = df[df["split"].isin(cfg.train_splits)]  # test prompts stay unseen: evaluation uses them
+        if df.empty:
+            raise UserError(f"{data_path}: no rows in splits {list(cfg.train_splits)}")
     prompts, responses = df["prompt"].tolist(), df["response"].tolist()
     t0 = time.time()
     if cfg.model_name:

@@ -16,7 +16,7 @@ import numpy as np
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import RLConfig
 from saferlhf.errors import UserError
-from saferlhf.io import write_json
+from saferlhf.io import read_json, write_json
 from saferlhf.rl.control import adaptive_kl_update, lagrange_update
 from saferlhf.signals import SIGNALS, combined_reward, helpfulness_reward, safety_cost
 
@@ -90,19 +90,21 @@ def _make_callback(cfg: RLConfig, reward_fn: SafetyReward, stats: list[dict]):
     return SafeRLCallback()
 
 
-def _prompt_dataset(layout: Layout, split: str = "train"):
+def _prompt_dataset(layout: Layout, cfg: RLConfig):
+    """Prompts of `cfg.prompt_splits`, formatted for the policy; benign ones repeated `benign_repeat` times."""
     from datasets import Dataset
 
     from saferlhf.data.loader import load_prompts
     from saferlhf.policy import format_prompt
 
     path = layout.prompts
-    records = load_prompts(path)
-    train = [r for r in records if r.get("split", split) == split] or records
-    if not train:
-        raise UserError(f"{path}: no prompts to train on")
-    return Dataset.from_dict({"prompt": [format_prompt(r["prompt"]) for r in train],
-                              "raw_prompt": [r["prompt"] for r in train]})
+    split_of = {r["id"]: r.get("split") for r in read_json(path)}  # load_prompts validates but keeps no split
+    records = [r for r in load_prompts(path) if split_of.get(r["id"]) in cfg.prompt_splits]
+    if not records:
+        raise UserError(f"{path}: no prompts in splits {list(cfg.prompt_splits)}")
+    records = [r for r in records for _ in range(cfg.benign_repeat if r.get("category") == "benign" else 1)]
+    return Dataset.from_dict({"prompt": [format_prompt(r["prompt"]) for r in records],
+                              "raw_prompt": [r["prompt"] for r in records]})
 
 
 def _grpo_args(cfg: RLConfig, out_dir: str):
@@ -134,7 +136,7 @@ def run_train_rl(cfg: RLConfig, layout: Layout) -> dict:
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="grpo-") as tmp:
         trainer = GRPOTrainer(model=model, reward_funcs=reward_fn, args=_grpo_args(cfg, tmp),
-                              train_dataset=_prompt_dataset(layout), processing_class=tokenizer,
+                              train_dataset=_prompt_dataset(layout, cfg), processing_class=tokenizer,
                               callbacks=[callback])
         callback.trainer = trainer
         trainer.train()

@@ -1,0 +1,107 @@
+"""The RL stage's pure controllers: adaptive KL (Ziegler et al. 2019) and the Lagrange multiplier (Safe RLHF)."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from saferlhf.config import RLConfig
+from saferlhf.rl import SafetyReward, adaptive_kl_update, lagrange_update
+from saferlhf.signals import combined_reward, helpfulness_reward, safety_cost
+
+
+def _run_kl(beta, kls, target=0.1, horizon=10):
+    for kl in kls:
+        beta = adaptive_kl_update(beta, kl, target, 1, horizon)
+    return beta
+
+
+def test_kl_above_target_raises_beta_and_below_lowers_it():
+    assert adaptive_kl_update(0.1, kl=0.3, target=0.1, n_steps=1, horizon=10) > 0.1
+    assert adaptive_kl_update(0.1, kl=0.01, target=0.1, n_steps=1, horizon=10) < 0.1
+    assert adaptive_kl_update(0.1, kl=0.1, target=0.1, n_steps=1, horizon=10) == pytest.approx(0.1)
+
+
+def test_kl_error_is_clipped_to_20_percent_of_a_horizon():
+    far_above = adaptive_kl_update(1.0, kl=100.0, target=0.1, n_steps=1, horizon=10)
+    far_below = adaptive_kl_update(1.0, kl=0.0, target=0.1, n_steps=1, horizon=10)
+    assert far_above == pytest.approx(1.0 + 0.2 / 10)
+    assert far_below == pytest.approx(1.0 - 0.2 / 10)
+
+
+def test_kl_controller_closes_the_loop_toward_target():
+    """A toy plant whose KL falls as beta rises (KL = c / beta): beta settles where KL = target, from either side."""
+    target, c = 0.1, 0.02  # equilibrium beta* = c / target = 0.2
+    for beta in (0.02, 2.0):
+        for _ in range(3000):
+            beta = adaptive_kl_update(beta, c / beta, target, 1, 10)
+        assert c / beta == pytest.approx(target, rel=0.05)
+
+
+def test_kl_update_ignores_missing_kl_and_rejects_bad_target():
+    assert adaptive_kl_update(0.1, float("nan"), 0.1, 1, 10) == 0.1
+    with pytest.raises(ValueError, match="target"):
+        adaptive_kl_update(0.1, 0.1, 0.0, 1, 10)
+
+
+@given(beta=st.floats(1e-4, 10), kl=st.floats(0, 10), target=st.floats(1e-3, 1), horizon=st.integers(1, 1000))
+def test_kl_update_moves_at_most_20_percent_per_horizon(beta, kl, target, horizon):
+    new = adaptive_kl_update(beta, kl, target, 1, horizon)
+    assert new > 0
+    assert abs(new / beta - 1) <= 0.2 / horizon + 1e-12
+
+
+def test_lambda_rises_when_cost_exceeds_threshold_and_falls_otherwise():
+    log_lam = math.log(1.0)
+    assert lagrange_update(log_lam, mean_cost=0.5, threshold=0.2, lr=0.1, lambda_max=10) > log_lam
+    assert lagrange_update(log_lam, mean_cost=0.1, threshold=0.2, lr=0.1, lambda_max=10) < log_lam
+    assert lagrange_update(log_lam, mean_cost=0.2, threshold=0.2, lr=0.1, lambda_max=10) == pytest.approx(log_lam)
+
+
+def test_lambda_is_clamped_at_lambda_max_and_stays_positive():
+    log_lam = 0.0
+    for _ in range(200):
+        log_lam = lagrange_update(log_lam, mean_cost=1.0, threshold=0.0, lr=1.0, lambda_max=5.0)
+    assert math.exp(log_lam) == pytest.approx(5.0)
+    # below threshold lambda decays like 1/t (the step is lr * lambda * gap) but never reaches zero
+    for _ in range(200):
+        log_lam = lagrange_update(log_lam, mean_cost=0.0, threshold=1.0, lr=1.0, lambda_max=5.0)
+    assert 0 < math.exp(log_lam) < 0.01
+
+
+class _FixedScorer:
+    """Stands in for RewardScorer with fixed scores (the real one is exercised in tests/integration/test_policy.py)."""
+
+    weights = (1.0, 1.0, 1.0, 0.5)
+
+    def __init__(self, scores):
+        self._scores = np.asarray(scores, dtype=float)
+
+    def scores(self, prompts, responses):
+        return self._scores[: len(prompts)]
+
+
+SCORES = [[0.9, 0.1, 0.2, 0.8], [0.1, 0.7, 0.3, 0.2]]  # a safe and an unsafe completion
+
+
+def test_weighted_reward_is_the_combined_reward_and_logs_each_signal():
+    logged = {}
+    fn = SafetyReward(_FixedScorer(SCORES), RLConfig())
+    out = fn(["p", "p"], ["a", "b"], raw_prompt=["p", "p"], log_metric=logged.__setitem__)
+    assert out == pytest.approx(combined_reward(SCORES).tolist())
+    assert set(logged) == {"signals/safety", "signals/toxicity", "signals/hallucination_risk", "signals/compliance",
+                           "signals/cost"}
+    assert logged["signals/safety"] == pytest.approx(0.5)
+    assert fn.lam == 0.0
+
+
+def test_lagrangian_reward_penalises_cost_and_lambda_follows_recent_cost():
+    cfg = RLConfig(objective="lagrangian", lambda_init=2.0, cost_threshold=0.1, lambda_lr=0.5)
+    fn = SafetyReward(_FixedScorer(SCORES), cfg)
+    out = fn(["p", "p"], ["a", "b"], raw_prompt=["p", "p"])
+    expected = (helpfulness_reward(np.array(SCORES)) - 2.0 * safety_cost(SCORES)) / 3.0
+    assert out == pytest.approx(expected.tolist())
+    fn.update_lambda()  # mean cost 0.375 > 0.1 -> lambda rises
+    assert fn.lam > 2.0
