@@ -95,6 +95,8 @@ class PolicyConfig(StageConfig):
     """Labelled CSV whose (prompt -> response) pairs train the base policy (default: <output_root>/data/safety_labels.csv)."""
     output_dir: str | None = None
     """Where the base policy is saved (default: <output_root>/models/base_policy)."""
+    train_splits: tuple[str, ...] = ("train", "validation")
+    """Dataset splits whose pairs train the base policy (test stays held out for evaluation)."""
     model_name: str | None = None
     """Pretrained causal LM (Hugging Face id or local path); empty = train a small GPT-2 from scratch."""
     vocab_size: int = Field(2048, ge=300)
@@ -187,6 +189,10 @@ class RLConfig(StageConfig):
     """Lagrangian mode: upper clamp of lambda."""
     cost_window: int = Field(4, ge=1)
     """Lagrangian mode: steps averaged as 'recent cost'."""
+    prompt_splits: tuple[str, ...] = ("train", "validation")
+    """Splits of prompts.json whose prompts RL trains on (test stays held out for evaluation)."""
+    benign_repeat: int = Field(1, ge=1)
+    """Each benign prompt appears this many times in the RL prompt set (more benign signal against over-refusal)."""
 
 
 class EvaluateConfig(StageConfig):
