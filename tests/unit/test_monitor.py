@@ -161,6 +161,18 @@ def test_time_window_below_minimum_states_the_minimum(tmp_path, labels, referenc
     assert not (tmp_path / HISTORY_FILE).exists()
 
 
+def test_model_version_filter(tmp_path, labels, reference):
+    """After a rollout the log mixes versions; --model-version checks only the new one against its reference."""
+    old, new = log_records(labels, 60, seed=8), log_records(labels, 40, seed=9)
+    log = write_log(tmp_path / "p.jsonl", old + [{**r, "model_version": "4"} for r in new])
+    cfg = MonitorConfig(log=str(log), reference=str(reference), model_version="4", min_records=30,
+                        output_dir=str(tmp_path), tracking=False)
+    summary = run_monitor(cfg, Layout(tmp_path))
+    assert summary["records"] == 40 and summary["model_versions"] == ["4"]
+    with pytest.raises(UserError, match=r"model version 5\).*holds 0 valid"):
+        run_monitor(cfg.model_copy(update={"model_version": "5"}), Layout(tmp_path))
+
+
 def test_window_selection_and_rotated_files(tmp_path, labels):
     now = datetime.now(timezone.utc)
     write_log(tmp_path / "predictions-20260101.jsonl", log_records(labels, 30, seed=5, end=now - timedelta(hours=30)))

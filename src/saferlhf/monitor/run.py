@@ -29,10 +29,14 @@ def _window_or_fail(cfg: MonitorConfig) -> tuple:
     if not cfg.log:
         raise UserError("no prediction log given: pass --log <predictions.jsonl or its folder>")
     df, stats = load_prediction_log(cfg.log)
+    if cfg.model_version is not None:
+        df = df[df["model_version"].astype(str) == cfg.model_version]
     window = select_window(df, cfg.window)
     if len(window) < cfg.min_records:
         where = f"the last {cfg.window}" if cfg.window and not cfg.window.strip().isdigit() else \
             f"window {cfg.window or 'all'}"
+        if cfg.model_version is not None:
+            where += f" (model version {cfg.model_version})"
         raise UserError(f"{where} of {cfg.log} holds {len(window)} valid record(s) ({stats.skipped} corrupted "
                         f"line(s) skipped); the monitor needs at least min_records={cfg.min_records}")
     return window, stats
