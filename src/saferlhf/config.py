@@ -266,6 +266,8 @@ class MonitorConfig(StageConfig):
     """Scorer prediction log: a predictions.jsonl file, or the folder with predictions.jsonl and rotated predictions-*.jsonl."""
     reference: str | None = None
     """Drift reference: parquet/CSV path or an MLflow URI (models:/saferlhf-reward-onnx@champion, runs:/<id>) whose artifacts hold reference_scores.parquet (default: <output_root>/models/reward_model/reference_scores.parquet)."""
+    model_version: str | None = None
+    """Check only records the scorer logged under this model version (after a rollout); empty = all versions."""
     window: str | None = None
     """Records to check: a time span back from now (`30m`, `24h`, `7d`) or a count (`5000` = the last 5000 records); empty = the whole log."""
     output_dir: str | None = None
