@@ -129,7 +129,8 @@ def new_version(name: str, metrics: dict) -> str:
     src = client().get_model_version_by_alias(name, "champion")
     # the same files, so the same provenance tags (onnx_sha256, data_hash, ...); decision tags are per version
     tags = {k: v for k, v in src.tags.items()
-            if not k.startswith(("metric.", "gate", "previous_champion", "force_reason", "rolled_back"))}
+            if not k.startswith(("metric.", "gate", "previous_champion", "champion_at_decision", "force_reason",
+                                 "rolled_back"))}
     return str(register(name, src.source, metrics, tags).version)
 
 
@@ -209,6 +210,7 @@ def test_failing_gates_keep_the_champion_and_record_why(registered):
     tags = client().get_model_version(ONNX, worse).tags
     assert tags["gate.ece"] == "fail" and tags["gate.pairwise_accuracy"] == "pass"
     assert "worse than the champion" in tags["gate_reason"] and tags["gate_decision"] == "rejected"
+    assert tags["champion_at_decision"] == before and "previous_champion" not in tags  # it never became champion
 
 
 def test_passing_gates_promote_and_rollback_restores(registered):

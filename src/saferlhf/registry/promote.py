@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 METRIC_PREFIX = "metric."
+PROVENANCE_TAGS = ("data_hash", "run_id", "parent_run_id", "onnx_sha256", "force_reason", "rolled_back")
 
 
 def _client():
@@ -107,7 +108,8 @@ def apply(decision: dict, force_reason: str | None = None) -> dict:
         action = "rejected"
     decision = {**decision, "action": action, **({"force_reason": force_reason} if force_reason else {})}
     tags = {f"gate.{g['name']}": "pass" if g["passed"] else "fail" for g in decision["gates"]}
-    tags.update(gate_decision=action, gate_reason=decision["reason"][:4900], gate_decided_at=decision["decided_at"])
+    tags.update(gate_decision=action, gate_reason=decision["reason"][:4900], gate_decided_at=decision["decided_at"],
+                champion_at_decision=previous or "none")
     if force_reason:
         tags["force_reason"] = force_reason[:4900]
     if action in ("promoted", "forced"):
@@ -182,9 +184,11 @@ def _version_row(mv, aliases: dict[str, Any]) -> dict:
     tags = mv.tags or {}
     return {"version": mv.version, "aliases": sorted(a for a, v in aliases.items() if str(v) == str(mv.version)),
             "run_id": mv.run_id, "created": mv.creation_timestamp, "decision": tags.get("gate_decision"),
-            "reason": tags.get("gate_reason"), "previous_champion": tags.get("previous_champion"),
+            "reason": tags.get("gate_reason"), "champion_at_decision": tags.get("champion_at_decision"),
+            "previous_champion": tags.get("previous_champion"),
             "gates": {k[5:]: v for k, v in tags.items() if k.startswith("gate.")},
-            "metrics": version_metrics(mv)}
+            "metrics": version_metrics(mv),
+            "provenance": {k: tags[k] for k in PROVENANCE_TAGS if k in tags}}
 
 
 def list_models() -> list[dict]:
