@@ -3,21 +3,24 @@
 import subprocess
 import sys
 
-import click
 import pytest
 import typer.main
 
 from saferlhf.cli import app
 
 
-def _commands(cmd: click.Command, path=()):
+def _commands(cmd, path=()):
     yield path
-    if isinstance(cmd, click.Group):
+    if hasattr(cmd, "commands"):  # a group (Typer vendors its own click classes)
         for name, sub in cmd.commands.items():
             yield from _commands(sub, (*path, name))
 
 
 ALL = list(_commands(typer.main.get_command(app)))
+
+
+def test_command_tree_is_walked():
+    assert ("reward", "train") in ALL and ("data", "generate") in ALL and len(ALL) > 10
 
 
 @pytest.mark.parametrize("path", ALL, ids=[" ".join(p) or "root" for p in ALL])
@@ -38,6 +41,11 @@ def test_bad_flag_value_is_one_line_exit_2(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "batch_size" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_unknown_option_is_a_usage_error_not_a_traceback():
+    r = _run("data", "generate", "--no-such-flag")
+    assert r.returncode == 2 and "No such option" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_missing_config_file(tmp_path):
