@@ -449,7 +449,7 @@ def main() -> None:
     except Exception as e:  # click usage errors and friends
         import click
 
-        if isinstance(e, click.ClickException):
+        if isinstance(e, (click.ClickException, TyperClickException)):
             e.show()
             sys.exit(e.exit_code)
         raise
@@ -457,3 +457,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+        from typer._click.exceptions import ClickException as TyperClickException
