@@ -49,6 +49,26 @@ def tiny_reward_model(tiny_layout) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_onnx_bundle(tiny_reward_model, tiny_layout) -> Path:
+    """The tiny reward model exported to ONNX, fp32 and INT8, with its parity report (tiny_layout.reward_onnx)."""
+    from saferlhf.config import ExportConfig
+    from saferlhf.onnx_export import run_export
+
+    if not (tiny_layout.reward_onnx / "model.int8.onnx").is_file():
+        run_export(ExportConfig(quantize="int8", max_parity_samples=96, max_calibration_samples=32), tiny_layout)
+    return tiny_layout.reward_onnx
+
+
+@pytest.fixture(scope="session")
+def dashboard_outputs(tmp_path_factory) -> dict:
+    """An outputs/ folder holding every file the dashboard reads (tests/fixtures/dashboard_outputs.py); returns
+    what was written, under keys layout, evaluation, training, reward, probes, drift, registry."""
+    from tests.fixtures.dashboard_outputs import build
+
+    return build(tmp_path_factory.mktemp("dashboard_outputs"))
+
+
+@pytest.fixture(scope="session")
 def tiny_base_policy(tiny_layout) -> Path:
     """A tiny from-scratch GPT-2 base policy (1 layer, 1 epoch) saved at tiny_layout.base_policy; returns its folder."""
     from saferlhf.config import PolicyConfig

@@ -73,6 +73,16 @@ class Layout:
         return self.root / "promotion_decision.md"
 
     @property
+    def predictions(self) -> Path:
+        """Scoring service prediction log folder: predictions.jsonl and rotated predictions-<timestamp>.jsonl."""
+        return self.root / "predictions"
+
+    @property
+    def serve_cache(self) -> Path:
+        """MLflow models downloaded by the scoring service (one folder per registry version)."""
+        return self.root / "serve_cache"
+
+    @property
     def bench(self) -> Path:
         return self.root / "bench"
 

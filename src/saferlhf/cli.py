@@ -181,6 +181,27 @@ def policy_probe(cfg, layout):
     return run_probe(cfg, layout)
 
 
+@stage_command(reward_app, "export-onnx", "export")
+def reward_export_onnx(cfg, layout):
+    """Export the reward model to ONNX (fp32; `--quantize int8` adds INT8) and check parity against PyTorch."""
+    from saferlhf.onnx_export import run_export
+
+    return run_export(cfg, layout)
+
+
+@stage_command(app, "serve", "serve")
+def serve(cfg, layout):
+    """Start the scoring service (KServe V2 + /v1/score) on ONNX Runtime; no torch is imported."""
+    import importlib
+
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (root / "serving" / "app.py").is_file():
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            return importlib.import_module("serving.launch").serve(cfg, layout.root)
+    raise UserError("serving/app.py not found: run from the repository root (or /app in the image)")
+
+
 def _headline(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "reliability"}
 

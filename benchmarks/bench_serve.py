@@ -1,0 +1,208 @@
+"""Scoring-endpoint load test: `make bench-serve` -> outputs/bench/serve.json (+ serve.md, the README table).
+
+Three servers, one after another, each the real `saferlhf serve` in its own process on loopback:
+  pytorch-eager  the same app with backend=torch, one model call per request (max_batch_size=1): the baseline
+  onnx-fp32      ONNX Runtime fp32 + adaptive micro-batching
+  onnx-int8      ONNX Runtime INT8 + adaptive micro-batching
+For each, a closed-loop load generator (a separate process, raw HTTP/1.1 keep-alive, one item per request)
+runs at 1, 16 and 64 concurrent clients for a bounded number of requests. Per level: throughput, p50/p95/p99
+latency, the server's CPU% and CPU-ms per request; per server: peak RSS (VmHWM, model load included).
+Pairs are the test split of the dataset (realistic lengths)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BACKENDS = {  # name -> extra `saferlhf serve` flags
+    "pytorch-eager": ["--backend", "torch", "--max-batch-size", "1", "--max-items", "1"],
+    "onnx-fp32": ["--precision", "fp32"],
+    "onnx-int8": ["--precision", "int8"],
+}
+
+
+# ---------------------------------------------------------------- load generator (runs in its own process)
+async def _client(host: str, port: int, bodies: list[bytes], jobs: asyncio.Queue, lat: list, errors: list) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while True:
+            try:
+                i = jobs.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            body = bodies[i % len(bodies)]
+            t0 = time.perf_counter()
+            writer.write(b"POST /v1/score HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(next(h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")))
+            await reader.readexactly(length)
+            if i >= 0:  # negative ids are warm-up
+                lat.append(time.perf_counter() - t0)
+                if not head.startswith(b"HTTP/1.1 200"):
+                    errors.append(head.split(b"\r\n")[0].decode())
+    finally:
+        writer.close()
+
+
+async def _load(url: str, pairs_file: str, concurrency: int, requests: int) -> dict:
+    host, port = url.removeprefix("http://").split(":")
+    pairs = json.loads(Path(pairs_file).read_text())
+    bodies = [json.dumps({"items": [{"prompt": p, "response": r}]}).encode() for p, r in pairs]
+    lat: list[float] = []
+    errors: list[str] = []
+    for ids, measure in ((range(-concurrency * 2, 0), False), (range(requests), True)):  # warm-up, then measured
+        q: asyncio.Queue = asyncio.Queue()
+        for i in ids:
+            q.put_nowait(i)
+        t0 = time.perf_counter()
+        await asyncio.gather(*(_client(host, int(port), bodies, q, lat, errors) for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    lat.sort()
+    pct = lambda q: round(1000 * lat[min(len(lat) - 1, int(q * len(lat)))], 2)  # noqa: E731
+    return {"requests": len(lat), "errors": len(errors), "seconds": round(wall, 3),
+            "throughput_rps": round(len(lat) / wall, 1), "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99)}
+
+
+# ---------------------------------------------------------------- orchestration
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _proc_stat(pid: int) -> tuple[float, float]:
+    """(CPU seconds user+sys, peak RSS MB) of a process, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    hwm = next(int(x.split()[1]) for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM"))
+    return cpu, hwm / 1024
+
+
+def _start(model: str, flags: list[str], log_dir: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "SAFERLHF_TRACKING": "0"}
+    env.pop("SAFERLHF_API_TOKEN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "saferlhf.cli", "serve", "--model", model, "--port", str(port),
+                             "--log-dir", str(log_dir), *flags], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server {flags} exited: {proc.stderr.read()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit(f"server {flags} did not become ready")
+
+
+def _run_level(url: str, pid: int, pairs_file: str, concurrency: int, requests: int) -> dict:
+    cpu0, _ = _proc_stat(pid)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, __file__, "loadgen", url, pairs_file, str(concurrency), str(requests)],
+                         capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t0
+    cpu1, _ = _proc_stat(pid)
+    res = json.loads(out.stdout)
+    # the server process's CPU over the whole level (warm-up included), per measured+warm-up request
+    res["server_cpu_percent"] = round(100 * (cpu1 - cpu0) / wall, 1)
+    res["server_cpu_ms_per_request"] = round(1000 * (cpu1 - cpu0) / (requests + 2 * concurrency), 2)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="outputs/models/reward_model/onnx", help="ONNX bundle (from export-onnx --quantize int8)")
+    ap.add_argument("--data", default="outputs/data/safety_labels.csv", help="labelled CSV; its test split is the traffic")
+    ap.add_argument("--levels", default="1,16,64", help="concurrent clients per level")
+    ap.add_argument("--requests", default="60,400,800", help="measured requests per level (bounded load)")
+    ap.add_argument("--backends", default=",".join(BACKENDS))
+    ap.add_argument("--out", default="outputs/bench/serve.json")
+    args = ap.parse_args()
+    import pandas as pd
+
+    from saferlhf.io import write_json, write_text
+
+    df = pd.read_csv(args.data)
+    test = df[df["split"] == "test"]
+    tmp = Path(tempfile.mkdtemp(prefix="bench_serve_"))
+    pairs_file = tmp / "pairs.json"
+    pairs_file.write_text(json.dumps(list(zip(test["prompt"], test["response"]))))
+    levels = [int(x) for x in args.levels.split(",")]
+    counts = [int(x) for x in args.requests.split(",")]
+    load0 = os.getloadavg()
+    results = []
+    for name in args.backends.split(","):
+        proc, url = _start(args.model, BACKENDS[name], tmp / name)
+        try:
+            for c, n in zip(levels, counts):
+                r = {"backend": name, "concurrency": c, **_run_level(url, proc.pid, str(pairs_file), c, n)}
+                print(json.dumps(r), flush=True)
+                results.append(r)
+            peak = _proc_stat(proc.pid)[1]
+            for r in results:
+                if r["backend"] == name:
+                    r["peak_rss_mb"] = round(peak, 1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    summary = _summary(results, levels[-1])
+    report = {"machine": {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
+                          "platform": platform.platform(), "load_average_before": [round(x, 2) for x in load0],
+                          "load_average_after": [round(x, 2) for x in os.getloadavg()]},
+              "model": args.model, "pairs": len(test), "levels": levels, "requests": counts,
+              "results": results, "summary": summary}
+    write_json(args.out, report)
+    write_text(Path(args.out).with_suffix(".md"), _table(results))
+    print(_table(results))
+    print(json.dumps(summary, indent=2))
+
+
+def _summary(results: list[dict], top: int) -> dict:
+    at = {r["backend"]: r for r in results if r["concurrency"] == top}
+    out: dict = {}
+    if "pytorch-eager" in at and "onnx-int8" in at:
+        out[f"int8_vs_pytorch_throughput_at_{top}"] = round(at["onnx-int8"]["throughput_rps"]
+                                                            / at["pytorch-eager"]["throughput_rps"], 2)
+        out[f"int8_vs_pytorch_cpu_per_request_at_{top}"] = round(
+            at["pytorch-eager"]["server_cpu_ms_per_request"] / at["onnx-int8"]["server_cpu_ms_per_request"], 2)
+    onnx_rss = [r["peak_rss_mb"] for r in results if r["backend"].startswith("onnx")]
+    if onnx_rss:
+        out["onnx_peak_rss_mb"] = max(onnx_rss)
+    out["errors"] = sum(r["errors"] for r in results)
+    return out
+
+
+def _table(results: list[dict]) -> str:
+    head = ("| backend | clients | requests | throughput (req/s) | p50 ms | p95 ms | p99 ms | server CPU % "
+            "| CPU ms/req | peak RSS MB | errors |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+    rows = [f"| {r['backend']} | {r['concurrency']} | {r['requests']} | {r['throughput_rps']} | {r['p50_ms']} | "
+            f"{r['p95_ms']} | {r['p99_ms']} | {r['server_cpu_percent']} | {r['server_cpu_ms_per_request']} | "
+            f"{r.get('peak_rss_mb', '')} | {r['errors']} |" for r in results]
+    return head + "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "loadgen":
+        url, pairs_file, c, n = sys.argv[2:6]
+        print(json.dumps(asyncio.run(_load(url, pairs_file, int(c), int(n)))))
+    else:
+        main()

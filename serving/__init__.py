@@ -1,0 +1,1 @@
+"""FastAPI adapter of the SafeRLHF scoring service (logic lives in saferlhf.serve)."""

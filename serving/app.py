@@ -1,0 +1,185 @@
+"""FastAPI app of the scoring service: KServe V2 (Open Inference Protocol) + a simple JSON API.
+
+Thin adapter: the lifespan builds a `saferlhf.serve.service.ScoringService` (ONNX Runtime session, micro-batcher,
+prediction log) and keeps it on `app.state`; routes only translate HTTP <-> `service.score()`. Every bad input
+is answered `{"error": "..."}` with a 4xx status. No torch is imported unless backend=torch (benchmark baseline)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import saferlhf
+from saferlhf.serve import v2
+from saferlhf.serve.service import ScoringService
+from saferlhf.signals import SIGNALS
+from serving.metrics import MetricsMiddleware, ServiceMetrics
+from serving.schemas import (ErrorResponse, InferRequest, InferResponse, ItemScores, ModelMetadata, ScoreRequest,
+                             ScoreResponse, ServerMetadata)
+from serving.settings import ServeSettings
+
+log = logging.getLogger("saferlhf.serving")
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415, 422)}
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    """App factory (`uvicorn --factory serving.app:create_app`); settings default to the environment."""
+    settings = settings or ServeSettings()
+    metrics = ServiceMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        service = await run_in_threadpool(ScoringService.build, settings.service_config(), settings.output_root,
+                                          on_batch=metrics.observe_batch, on_scores=metrics.observe_scores)
+        await service.start()
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await service.stop()  # score what is queued, flush the prediction log
+
+    app = FastAPI(title="SafeRLHF reward scorer", version=saferlhf.__version__, lifespan=lifespan)
+    app.state.settings = settings
+    name = settings.model_name
+    endpoints = {"/v2", "/v2/health/live", "/v2/health/ready", f"/v2/models/{name}", f"/v2/models/{name}/ready",
+                 f"/v2/models/{name}/infer", "/v1/score", "/metrics"}
+    app.add_middleware(BodyLimitMiddleware, max_bytes=_max_body_bytes(settings))
+    app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=endpoints)
+    _add_error_handlers(app)
+    _add_routes(app, settings, metrics)
+    return app
+
+
+def _max_body_bytes(s: ServeSettings) -> int:
+    # worst case JSON: every character escaped as \\uXXXX\\uXXXX (12 bytes), plus field names and framing
+    return 65536 + s.max_items * 2 * (12 * s.max_chars + 256)
+
+
+class BodyLimitMiddleware:
+    """Refuse a declared body larger than any valid request before reading it (413)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"0")
+            if not length.isdigit() or int(length) > self.max_bytes:
+                msg = (f"request body of {length.decode(errors='replace')} bytes is over the limit of "
+                       f"{self.max_bytes}" if length.isdigit() else "invalid Content-Length header")
+                resp = JSONResponse({"error": msg}, status_code=413 if length.isdigit() else 400)
+                return await resp(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(v2.RequestError)
+    async def _request_error(request: Request, exc: v2.RequestError):
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        ctype = request.headers.get("content-type", "application/json")
+        if request.method == "POST" and "json" not in ctype.lower():
+            return JSONResponse({"error": f"Content-Type must be application/json, got {ctype!r}"}, 415)
+        errs = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errs):
+            ctx = errs[0].get("ctx") or {}
+            return JSONResponse({"error": f"malformed JSON body: {ctx.get('error', 'cannot parse')}"}, 400)
+        parts = []
+        for e in errs[:5]:
+            loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+            parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+        return JSONResponse({"error": "; ".join(parts)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        detail = str(exc.detail)
+        if exc.status_code == 400 and "parsing the body" in detail:  # FastAPI's message for undecodable bytes
+            detail = "request body is not valid UTF-8 JSON"
+        return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception):
+        log.exception("unhandled error on %s", request.url.path)
+        return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+def _service(request: Request) -> ScoringService:
+    return request.app.state.service
+
+
+def _check_model(request: Request, model_name: str) -> None:
+    """Dependency: 404 for another model name (checked before the body is validated)."""
+    served = request.app.state.settings.model_name
+    if model_name != served:
+        raise v2.RequestError(f"model {model_name!r} not found; this server serves {served!r}", 404)
+
+
+def _require_token(request: Request) -> None:
+    token = request.app.state.settings.api_token
+    if token is None or not token.get_secret_value():
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+        raise StarletteHTTPException(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
+                                     headers={"WWW-Authenticate": "Bearer"})
+
+
+def _add_routes(app: FastAPI, settings: ServeSettings, metrics: ServiceMetrics) -> None:
+    @app.get("/v2/health/live")
+    async def live() -> dict:
+        return {"live": True}
+
+    @app.get("/v2/health/ready", responses={503: {"model": ErrorResponse}})
+    async def ready(request: Request):
+        service = getattr(request.app.state, "service", None)
+        if service is None or not service.ready:
+            return JSONResponse({"error": "model not loaded yet", "ready": False}, status_code=503)
+        return {"ready": True}
+
+    @app.get("/v2", response_model=ServerMetadata)
+    async def server_metadata() -> ServerMetadata:
+        return ServerMetadata(name="saferlhf-scorer", version=saferlhf.__version__, extensions=[])
+
+    model_dep = [Depends(_check_model)]
+
+    @app.get("/v2/models/{model_name}", response_model=ModelMetadata, responses=ERRORS, dependencies=model_dep)
+    async def model_metadata(model_name: str, request: Request) -> ModelMetadata:
+        inputs, outputs = v2.tensor_metadata()
+        return ModelMetadata(name=model_name, versions=[_service(request).version], platform="onnxruntime_onnx",
+                             inputs=inputs, outputs=outputs)
+
+    @app.get("/v2/models/{model_name}/ready", responses=ERRORS, dependencies=model_dep)
+    async def model_ready(model_name: str, request: Request):
+        return {"name": model_name, "ready": _service(request).ready}
+
+    @app.post("/v2/models/{model_name}/infer", response_model=InferResponse, responses=ERRORS,
+              dependencies=[Depends(_require_token), *model_dep])
+    async def infer(model_name: str, body: InferRequest, request: Request) -> InferResponse:
+        service = _service(request)
+        names = v2.requested_outputs([o.model_dump() for o in body.outputs or []])
+        prompts, responses = v2.parse_inputs([t.model_dump() for t in body.inputs])
+        scores, rewards = await service.score(prompts, responses, where="inputs")
+        return InferResponse(model_name=model_name, model_version=service.version, id=body.id,
+                             outputs=v2.encode_outputs(scores, rewards, names))
+
+    @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS, dependencies=[Depends(_require_token)])
+    async def score(body: ScoreRequest, request: Request) -> ScoreResponse:
+        service = _service(request)
+        scores, rewards = await service.score([i.prompt for i in body.items], [i.response for i in body.items])
+        results = [ItemScores(**dict(zip(SIGNALS, s)), reward=r) for s, r in zip(scores.tolist(), rewards.tolist())]
+        return ScoreResponse(model_name=settings.model_name, model_version=service.version, results=results)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

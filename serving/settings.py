@@ -1,0 +1,27 @@
+"""Service settings: the `serve` stage config, read from the environment (SAFERLHF_SERVE_<FIELD>).
+
+`saferlhf serve` resolves YAML + flags into these variables, so every uvicorn worker builds the same object;
+in a container set them directly. The API token is a secret and comes only from SAFERLHF_API_TOKEN."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from saferlhf.config import ServeConfig
+
+ENV_PREFIX = "SAFERLHF_SERVE_"
+TOKEN_ENV = "SAFERLHF_API_TOKEN"
+
+
+class ServeSettings(ServeConfig, BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid",
+                                      use_attribute_docstrings=True, populate_by_name=True)
+    output_root: str = "outputs"
+    """Root of outputs/: default model, prediction log and download cache live under it."""
+    api_token: SecretStr | None = Field(None, validation_alias=AliasChoices(TOKEN_ENV, "api_token"))
+    """Bearer token required on scoring requests (empty = no auth)."""
+
+    def service_config(self) -> ServeConfig:
+        """The plain stage config (without the settings-only fields)."""
+        return ServeConfig.model_validate(self.model_dump(include=set(ServeConfig.model_fields)))

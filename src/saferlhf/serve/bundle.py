@@ -1,0 +1,160 @@
+"""Find the servable model: a local ONNX folder or an MLflow registry URI, verified by sha256.
+
+A bundle folder (what `saferlhf reward export-onnx` writes) holds model.onnx, model.int8.onnx,
+tokenizer.json and reward_config.json. For `models:/NAME@ALIAS` or `models:/NAME/VERSION` the registry
+version is resolved once, its artifacts are downloaded once, and the served ONNX file's sha256 must equal the
+version's `onnx_sha256` tag (set by the registry step) before anything is served."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from saferlhf.errors import UserError
+from saferlhf.signals import DEFAULT_WEIGHTS, SIGNALS
+
+log = logging.getLogger(__name__)
+
+FP32_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+REWARD_CONFIG_FILE = "reward_config.json"
+SHA_TAG = "onnx_sha256"
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """Everything the scorer needs, resolved to local files."""
+
+    folder: Path
+    onnx_path: Path
+    tokenizer_path: Path
+    max_length: int
+    signals: tuple[str, ...]
+    weights: tuple[float, ...]
+    version: str
+    sha256: str
+    precision: str
+
+    @property
+    def torch_model_dir(self) -> Path:
+        """The PyTorch reward model this export came from (its parent folder), for the baseline backend."""
+        return self.folder.parent
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_sha256(path: str | Path, expected: str) -> str:
+    """Raise UserError unless the file's sha256 equals `expected` (hex, case-insensitive); returns the digest."""
+    got = file_sha256(path)
+    if got != expected.strip().lower():
+        raise UserError(f"{path}: sha256 {got} does not match the registry tag {SHA_TAG}={expected.strip()}; "
+                        "refusing to serve a model that differs from the registered one")
+    return got
+
+
+def find_bundle_dir(root: Path) -> Path:
+    """`root` itself, its onnx/ subfolder, or (downloaded MLflow artifacts) the first folder below with both
+    an ONNX model and tokenizer.json."""
+    for cand in (root, root / "onnx"):
+        if _is_bundle(cand):
+            return cand
+    if root.is_dir():
+        for tok in sorted(root.rglob(TOKENIZER_FILE)):
+            if _is_bundle(tok.parent):
+                return tok.parent
+    raise UserError(f"{root}: no ONNX model bundle found (need {FP32_FILE} or {INT8_FILE} next to {TOKENIZER_FILE}; "
+                    "create one with `saferlhf reward export-onnx`)")
+
+
+def _is_bundle(d: Path) -> bool:
+    return (d / TOKENIZER_FILE).is_file() and ((d / FP32_FILE).is_file() or (d / INT8_FILE).is_file())
+
+
+def pick_onnx(folder: Path, precision: str) -> Path:
+    """`int8` / `fp32` as asked; `auto` = INT8 when exported, else fp32."""
+    names = {"fp32": [FP32_FILE], "int8": [INT8_FILE], "auto": [INT8_FILE, FP32_FILE]}[precision]
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    raise UserError(f"{folder}: no {' or '.join(names)} (precision={precision})")
+
+
+def load_bundle(folder: Path, precision: str = "auto", version: str | None = None,
+                expected_sha256: str | None = None) -> ModelBundle:
+    onnx_path = pick_onnx(folder, precision)
+    digest = verify_sha256(onnx_path, expected_sha256) if expected_sha256 else file_sha256(onnx_path)
+    cfg_path = folder / REWARD_CONFIG_FILE
+    try:
+        rc = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+    except json.JSONDecodeError as e:
+        raise UserError(f"{cfg_path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    signals = tuple(rc.get("signals", SIGNALS))
+    if signals != SIGNALS:
+        raise UserError(f"{cfg_path}: signals must be {list(SIGNALS)}, got {list(signals)}")
+    return ModelBundle(folder=folder, onnx_path=onnx_path, tokenizer_path=folder / TOKENIZER_FILE,
+                       max_length=int(rc.get("max_length", 512)), signals=signals,
+                       weights=tuple(float(w) for w in rc.get("weights", DEFAULT_WEIGHTS)),
+                       version=version or f"sha256:{digest[:12]}", sha256=digest,
+                       precision="int8" if onnx_path.name == INT8_FILE else "fp32")
+
+
+def resolve_model(source: str, precision: str = "auto", cache_dir: Path | None = None,
+                  version: str | None = None) -> ModelBundle:
+    """Local folder, or MLflow `models:/` URI (downloaded once into cache_dir and sha256-verified)."""
+    if source.startswith("models:/"):
+        return _from_mlflow(source, precision, cache_dir or Path("outputs/serve_cache"), version)
+    path = Path(source)
+    if not path.exists():
+        raise UserError(f"model not found: {source} (a folder from `saferlhf reward export-onnx` or models:/NAME@ALIAS)")
+    return load_bundle(find_bundle_dir(path), precision, version)
+
+
+def _from_mlflow(uri: str, precision: str, cache_dir: Path, version: str | None) -> ModelBundle:
+    m = _MODELS_URI.match(uri)
+    if not m:
+        raise UserError(f"unsupported model URI {uri!r}: use models:/NAME@ALIAS or models:/NAME/VERSION")
+    import mlflow  # heavy: imported only for registry URIs
+    from mlflow.exceptions import MlflowException
+
+    name = m["name"]
+    client = mlflow.MlflowClient()
+    try:
+        mv = (client.get_model_version_by_alias(name, m["alias"]) if m["alias"]
+              else client.get_model_version(name, m["version"]))
+    except MlflowException as e:
+        raise UserError(f"{uri}: {str(e).splitlines()[0]}") from None
+    expected = (mv.tags or {}).get(SHA_TAG)
+    if not expected:
+        raise UserError(f"{uri}: registry version {mv.version} has no {SHA_TAG} tag; refusing to serve an unverified model")
+    dst = cache_dir / f"{name}-v{mv.version}"
+    if not dst.exists():  # download once; pinned to the resolved version so a moving alias cannot race us
+        log.info("downloading %s (version %s) to %s", uri, mv.version, dst)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=_mkdir(cache_dir)))
+        try:
+            mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{mv.version}", dst_path=str(tmp))
+            os.replace(tmp, dst)  # a half-finished download never looks like a cached one
+        except MlflowException as e:
+            raise UserError(f"{uri}: download failed: {str(e).splitlines()[0]}") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return load_bundle(find_bundle_dir(dst), precision, version or f"{name}/{mv.version}", expected)
+
+
+def _mkdir(d: Path) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    return d

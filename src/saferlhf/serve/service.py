@@ -1,0 +1,79 @@
+"""The scoring service without the web framework: model + micro-batcher + prediction log.
+
+`serving/app.py` creates one in its lifespan, keeps it on `app.state` and only translates HTTP to calls of
+`score()`; everything testable about scoring lives here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from saferlhf.config import ServeConfig
+from saferlhf.serve.batcher import MicroBatcher
+from saferlhf.serve.bundle import ModelBundle, resolve_model
+from saferlhf.serve.predlog import PredictionLog
+from saferlhf.serve.scorer import OnnxScorer, Scorer, TorchScorer, cpu_limit, reward
+from saferlhf.serve.v2 import check_texts
+
+log = logging.getLogger(__name__)
+
+
+class ScoringService:
+    def __init__(self, cfg: ServeConfig, bundle: ModelBundle, scorer: Scorer, predlog: PredictionLog | None,
+                 on_batch: Callable[[int, float], None] | None = None,
+                 on_scores: Callable[[np.ndarray, np.ndarray], None] | None = None):
+        self.cfg = cfg
+        self.bundle = bundle
+        self.scorer = scorer
+        self.predlog = predlog
+        self.on_scores = on_scores
+        self.batcher = MicroBatcher(scorer.scores, cfg.max_batch_size, cfg.max_wait_ms, on_batch)
+
+    @classmethod
+    def build(cls, cfg: ServeConfig, output_root: Path, **hooks) -> ScoringService:
+        """Resolve the model (local folder or MLflow URI, sha256-checked), load it, open the prediction log."""
+        root = Path(output_root)
+        source = cfg.model or str(root / "models" / "reward_model" / "onnx")
+        bundle = resolve_model(source, cfg.precision, Path(cfg.cache_dir or root / "serve_cache"), cfg.model_version)
+        threads = cfg.threads or cpu_limit()
+        if cfg.backend == "torch":
+            scorer: Scorer = TorchScorer(bundle.torch_model_dir, threads)
+        else:
+            scorer = OnnxScorer(bundle.onnx_path, bundle.tokenizer_path, bundle.max_length, threads, cfg.chunk_size)
+        log.info("serving %s (%s, %s backend, version %s, %d threads)", bundle.folder, bundle.precision,
+                 cfg.backend, bundle.version, threads)
+        predlog = (PredictionLog(cfg.log_dir or root / "predictions", cfg.log_max_bytes, cfg.log_raw_text)
+                   if cfg.log_predictions else None)
+        return cls(cfg, bundle, scorer, predlog, **hooks)
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    @property
+    def ready(self) -> bool:
+        return self.batcher.running
+
+    async def start(self) -> None:
+        self.batcher.start()
+
+    async def stop(self) -> None:
+        """Score what is queued, then flush and close the prediction log."""
+        await self.batcher.stop()
+        if self.predlog is not None:
+            self.predlog.close()
+
+    async def score(self, prompts: list[str], responses: list[str], where: str = "items"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Checked, batched scoring: (N, 4) float32 scores and (N,) float32 rewards; logged and observed."""
+        check_texts(prompts, responses, self.cfg.max_items, self.cfg.max_chars, where)
+        scores = await self.batcher.submit(prompts, responses)
+        rewards = reward(scores, self.bundle.weights)
+        if self.predlog is not None:
+            self.predlog.write(prompts, responses, scores, rewards, self.version)
+        if self.on_scores is not None:
+            self.on_scores(scores, rewards)
+        return scores, rewards

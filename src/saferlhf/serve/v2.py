@@ -1,0 +1,107 @@
+"""Request checks shared by both APIs, and the KServe V2 (Open Inference Protocol) tensor mapping.
+
+V2 inputs: BYTES tensors `prompt` and `response`, shape [N] (or [N, 1]), JSON data as strings (flat or nested
+row-major). Outputs: `scores` FP32 [N, 4] (SIGNALS order) and `reward` FP32 [N], data flattened row-major."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from saferlhf.errors import UserError
+from saferlhf.signals import SIGNALS
+
+INPUT_NAMES = ("prompt", "response")
+OUTPUTS = {"scores": ("FP32", [-1, len(SIGNALS)]), "reward": ("FP32", [-1])}
+
+
+class RequestError(UserError):
+    """A bad request: HTTP status + one line saying what is wrong and where."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def check_texts(prompts: Sequence[str], responses: Sequence[str], max_items: int, max_chars: int,
+                where: str = "items") -> None:
+    """Empty batch / too many items / too long texts / text that is not valid Unicode -> RequestError."""
+    if not prompts:
+        raise RequestError(f"{where}: empty batch; send at least one (prompt, response) pair")
+    if len(prompts) > max_items:
+        raise RequestError(f"{where}: {len(prompts)} items, the limit is {max_items} per request", 413)
+    for kind, texts in (("prompt", prompts), ("response", responses)):
+        for i, t in enumerate(texts):
+            if len(t) > max_chars:
+                raise RequestError(f"{where}[{i}].{kind}: {len(t)} characters, the limit is {max_chars}", 413)
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates from JSON "\ud800" escapes
+                raise RequestError(f"{where}[{i}].{kind}: not valid Unicode text (lone surrogate)") from None
+
+
+def _flatten(data: Any) -> list:
+    if not isinstance(data, list):
+        return [data]
+    return [x for d in data for x in _flatten(d)]
+
+
+def parse_inputs(inputs: Sequence[dict]) -> tuple[list[str], list[str]]:
+    """V2 `inputs` (dicts with name, shape, datatype, data) -> (prompts, responses)."""
+    by_name: dict[str, dict] = {}
+    for t in inputs:
+        if t["name"] not in INPUT_NAMES:
+            raise RequestError(f"inputs: unknown input {t['name']!r}; expected {' and '.join(INPUT_NAMES)}")
+        if t["name"] in by_name:
+            raise RequestError(f"inputs: {t['name']!r} given twice")
+        by_name[t["name"]] = t
+    missing = [n for n in INPUT_NAMES if n not in by_name]
+    if missing:
+        raise RequestError(f"inputs: missing {' and '.join(repr(m) for m in missing)} (BYTES tensors of shape [N])")
+    texts = [_tensor_texts(by_name[n]) for n in INPUT_NAMES]
+    if len(texts[0]) != len(texts[1]):
+        raise RequestError(f"inputs: prompt has {len(texts[0])} elements but response has {len(texts[1])}")
+    return texts[0], texts[1]
+
+
+def _tensor_texts(t: dict) -> list[str]:
+    name, shape = t["name"], t["shape"]
+    if t["datatype"] != "BYTES":
+        raise RequestError(f"inputs.{name}: datatype must be BYTES, got {t['datatype']!r}")
+    if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)) or any(d < 0 for d in shape):
+        raise RequestError(f"inputs.{name}: shape must be [N] or [N, 1], got {list(shape)}")
+    data = _flatten(t["data"])
+    if len(data) != int(np.prod(shape)):
+        raise RequestError(f"inputs.{name}: shape {list(shape)} needs {int(np.prod(shape))} elements, got {len(data)}")
+    bad = next((i for i, x in enumerate(data) if not isinstance(x, str)), None)
+    if bad is not None:
+        raise RequestError(f"inputs.{name}.data[{bad}]: BYTES elements must be JSON strings, "
+                           f"got {type(data[bad]).__name__}")
+    return data
+
+
+def requested_outputs(outputs: Sequence[dict] | None) -> list[str]:
+    """Names of the outputs to return (all when the request names none)."""
+    if not outputs:
+        return list(OUTPUTS)
+    names = [o["name"] for o in outputs]
+    unknown = [n for n in names if n not in OUTPUTS]
+    if unknown:
+        raise RequestError(f"outputs: unknown output {unknown[0]!r}; available: {', '.join(OUTPUTS)}")
+    return names
+
+
+def encode_outputs(scores: np.ndarray, rewards: np.ndarray, names: Sequence[str]) -> list[dict]:
+    """(N, 4) scores and (N,) rewards -> V2 output tensors, FP32, row-major flat data."""
+    arrays = {"scores": scores.astype(np.float32), "reward": rewards.astype(np.float32)}
+    return [{"name": n, "datatype": "FP32", "shape": list(arrays[n].shape), "data": arrays[n].ravel().tolist()}
+            for n in names]
+
+
+def tensor_metadata() -> tuple[list[dict], list[dict]]:
+    """(inputs, outputs) for the V2 model metadata endpoint."""
+    inputs = [{"name": n, "datatype": "BYTES", "shape": [-1]} for n in INPUT_NAMES]
+    outputs = [{"name": n, "datatype": dt, "shape": shape} for n, (dt, shape) in OUTPUTS.items()]
+    return inputs, outputs

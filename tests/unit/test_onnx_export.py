@@ -1,0 +1,59 @@
+"""`saferlhf reward export-onnx` on the tiny reward model: files, opset, dynamic axes, parity recorded and within
+the bounds, and the ONNX graph scoring like PyTorch on batches of shapes it was not traced with."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_bundle_files_and_report(tiny_onnx_bundle):
+    for name in ("model.onnx", "model.int8.onnx", "tokenizer.json", "reward_config.json", "export_report.json"):
+        assert (tiny_onnx_bundle / name).is_file(), name
+    report = json.loads((tiny_onnx_bundle / "export_report.json").read_text())
+    assert report["passed"] is True
+    assert report["fp32"]["max_abs_diff"] <= 1e-4
+    assert report["int8"]["max_abs_diff"] <= 0.02
+    assert report["n_rank_pairs"] > 0 and report["int8"]["rank_agreement"] >= 0.99
+    rc = json.loads((tiny_onnx_bundle / "reward_config.json").read_text())
+    assert rc["signals"] == ["safety", "toxicity", "hallucination_risk", "compliance"] and rc["max_length"] == 64
+
+
+def test_graph_has_dynamic_axes_and_opset(tiny_onnx_bundle):
+    import onnx
+
+    m = onnx.load(str(tiny_onnx_bundle / "model.onnx"), load_external_data=False)
+    assert max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in m.graph.input}
+    assert set(dims) == {"input_ids", "attention_mask", "token_type_ids"}
+    assert all(isinstance(d[0], str) and isinstance(d[1], str) for d in dims.values())  # symbolic batch, sequence
+    (out,) = m.graph.output
+    assert out.name == "scores" and out.type.tensor_type.shape.dim[1].dim_value == 4
+
+
+def test_onnx_matches_pytorch_on_new_shapes(tiny_onnx_bundle, tiny_reward_model):
+    """Batch sizes and lengths never seen at trace time (1 and 5 items, up to truncation)."""
+    from saferlhf.reward.model import RewardScorer
+    from saferlhf.serve.scorer import OnnxScorer
+
+    prompts = ["hi", "How do I pick a lock? " * 30, "Tell me a joke", "¿Qué tal?", ""]
+    responses = ["hello", "No.", "Why did the chicken cross the road? " * 10, "Bien 😀", "ok"]
+    ref = RewardScorer(tiny_reward_model).scores(prompts, responses)
+    onnx = OnnxScorer(tiny_onnx_bundle / "model.onnx", tiny_onnx_bundle / "tokenizer.json", 64, chunk_size=5)
+    np.testing.assert_allclose(onnx.scores(prompts, responses), ref, atol=1e-4)
+    np.testing.assert_allclose(onnx.scores(prompts[:1], responses[:1]), ref[:1], atol=1e-4)
+
+
+def test_export_cli_rejects_missing_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from saferlhf.cli import app
+
+    res = CliRunner().invoke(app, ["reward", "export-onnx", "--model-path", str(tmp_path / "nope"),
+                                   "--output-dir", str(tmp_path / "o")])
+    assert res.exit_code != 0
+    assert "not a saved reward model" in str(res.exception) + res.output

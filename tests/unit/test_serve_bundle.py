@@ -1,0 +1,72 @@
+"""Model source resolution: local bundle folders, and MLflow registry URIs verified by the `onnx_sha256` tag
+(against a real SQLite-backed MLflow registry in a temp folder)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from saferlhf.errors import UserError
+from saferlhf.serve.bundle import SHA_TAG, file_sha256, find_bundle_dir, resolve_model, verify_sha256
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    d = tmp_path / "reward_model" / "onnx"
+    d.mkdir(parents=True)
+    (d / "model.onnx").write_bytes(b"fp32 graph")
+    (d / "model.int8.onnx").write_bytes(b"int8 graph")
+    (d / "tokenizer.json").write_text("{}")
+    (d / "reward_config.json").write_text(json.dumps({"max_length": 96, "weights": [1, 1, 1, 0.25]}))
+    return d
+
+
+def test_local_folder_resolution(bundle):
+    (bundle.parent / "plots").mkdir()
+    b = resolve_model(str(bundle.parent))  # the reward model folder finds its onnx/
+    assert b.folder == bundle and b.onnx_path.name == "model.int8.onnx" and b.precision == "int8"
+    assert b.max_length == 96 and b.weights == (1.0, 1.0, 1.0, 0.25) and b.version.startswith("sha256:")
+    assert resolve_model(str(bundle), precision="fp32").onnx_path.name == "model.onnx"
+    (bundle / "model.int8.onnx").unlink()
+    assert resolve_model(str(bundle)).precision == "fp32"  # auto falls back
+    with pytest.raises(UserError, match="no model.int8.onnx"):
+        resolve_model(str(bundle), precision="int8")
+    with pytest.raises(UserError, match="model not found"):
+        resolve_model(str(bundle / "nope"))
+    with pytest.raises(UserError, match="no ONNX model bundle"):
+        find_bundle_dir(bundle.parent / "plots")
+
+
+def test_wrong_sha256_is_refused(bundle):
+    f = bundle / "model.onnx"
+    assert verify_sha256(f, file_sha256(f).upper()) == file_sha256(f)
+    with pytest.raises(UserError, match="does not match the registry tag"):
+        verify_sha256(f, "0" * 64)
+
+
+@pytest.mark.slow
+def test_mlflow_uri_downloads_once_and_checks_the_tag(bundle, tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    client.create_registered_model("scorer")
+    good = client.create_model_version("scorer", source=str(bundle)).version
+    client.set_model_version_tag("scorer", good, SHA_TAG, file_sha256(bundle / "model.int8.onnx"))
+    client.set_registered_model_alias("scorer", "champion", good)
+    bad = client.create_model_version("scorer", source=str(bundle)).version
+    client.set_model_version_tag("scorer", bad, SHA_TAG, "f" * 64)
+    untagged = client.create_model_version("scorer", source=str(bundle)).version
+
+    b = resolve_model("models:/scorer@champion", cache_dir=tmp_path / "cache")
+    assert b.version == f"scorer/{good}" and b.folder.is_relative_to(tmp_path / "cache")
+    assert resolve_model(f"models:/scorer/{good}", cache_dir=tmp_path / "cache").folder == b.folder  # cached
+    with pytest.raises(UserError, match="does not match the registry tag"):
+        resolve_model(f"models:/scorer/{bad}", cache_dir=tmp_path / "cache")
+    with pytest.raises(UserError, match="no onnx_sha256 tag"):
+        resolve_model(f"models:/scorer/{untagged}", cache_dir=tmp_path / "cache")
+    with pytest.raises(UserError, match="models:/nosuch@champion"):
+        resolve_model("models:/nosuch@champion", cache_dir=tmp_path / "cache")
+    with pytest.raises(UserError, match="unsupported model URI"):
+        resolve_model("models:/a/b/c")
