@@ -88,12 +88,3 @@ def tiny_rl_policy(tiny_layout, tiny_base_policy, tiny_reward_model) -> Path:
     run_train_rl(RLConfig(max_steps=2, batch_size=2, num_generations=2, max_new_tokens=8, learning_rate=1e-2,
                           objective="lagrangian", kl_horizon=2), tiny_layout)
     return tiny_layout.rl_policy
-
-
-@pytest.fixture(scope="session")
-def dashboard_outputs(tmp_path_factory) -> dict:
-    """An outputs/ folder holding every file the dashboard reads (tests/fixtures/dashboard_outputs.py); returns
-    what was written, under keys layout, evaluation, training, reward, probes, drift, registry."""
-    from tests.fixtures.dashboard_outputs import build
-
-    return build(tmp_path_factory.mktemp("dashboard_outputs"))
