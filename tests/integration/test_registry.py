@@ -4,9 +4,11 @@ failing, rollback, and `models:/saferlhf-reward-onnx@champion` scoring like the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -34,7 +36,8 @@ def mlflow_server(tmp_path_factory):
            "--serve-artifacts", "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1",
            "--port", str(port), "--workers", "1"]
     log = (root / "server.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    # own process group: the server forks uvicorn and job-queue workers, and teardown must stop all of them
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while True:
@@ -45,7 +48,7 @@ def mlflow_server(tmp_path_factory):
         except OSError:
             pass
         if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
+            _stop(proc)
             pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
         time.sleep(0.5)
     old = os.environ.get("MLFLOW_TRACKING_URI")
@@ -55,12 +58,19 @@ def mlflow_server(tmp_path_factory):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = old
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    _stop(proc)
     log.close()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the server and every process it forked (they share its process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=20)
+    time.sleep(1)  # forked workers exit with their parent; give them a moment
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group
 
 
 def export_onnx(model_dir: Path, out_dir: Path) -> Path:
