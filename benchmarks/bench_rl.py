@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import time
 from pathlib import Path
@@ -15,9 +16,14 @@ import torch
 
 from saferlhf.artifacts import Layout
 from saferlhf.config import load_config, override
-from saferlhf.io import write_json
+from saferlhf.io import read_json, write_json
 
 log = logging.getLogger("bench_rl")
+STAGE_TIMES = ("policy_init_seconds", "rl_seconds", "evaluate_seconds", "probe_seconds")
+EVAL_KEYS = ("num_prompts", "num_responses_per_prompt", "base_model", "rl_model", "unsafe_output_pct",
+             "unsafe_output_pct_harmful", "reward_distribution", "kl_divergence", "toxicity_reduction_pct",
+             "hallucination_reduction_pct", "compliance_improvement_pct", "calibration", "adversarial_robustness",
+             "over_refusal", "per_category_unsafe_pct")
 
 
 def _timed(name: str, fn, *args) -> tuple[dict, float]:
@@ -76,45 +82,51 @@ def main() -> None:
 
     cfg = load_config(args.config)
     layout = Layout(Path(cfg.output_root))
-    times = _prerequisites(cfg, layout)
+    out = Path(args.out or layout.bench / "rl_full.json")
+    # Written after every stage ("complete": false until the end), so a long run leaves its figures so far.
+    result: dict = {"config": args.config, "complete": False, "times": {},
+                    "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform(),
+                                "load_average_at_start": _load()}}
+    times = result["times"]
+    times.update(_prerequisites(cfg, layout))
     init, times["policy_init_seconds"] = _timed("policy init", run_init, cfg.policy, layout)
+    result["policy"] = {k: init[k] for k in ("model_name", "num_parameters", "num_examples", "final_loss")}
+    write_json(out, result)
     rl, times["rl_seconds"] = _timed("train-rl (weighted)", run_train_rl, cfg.rl, layout)
+    result["rl"] = rl = {k: v for k, v in rl.items() if k != "history"}
+    write_json(out, result)
     ev, times["evaluate_seconds"] = _timed("evaluate", run_evaluate, cfg.evaluate, layout)
+    result["evaluation"] = {k: ev[k] for k in EVAL_KEYS}
+    write_json(out, result)
     _, times["probe_seconds"] = _timed("probe", run_probe, cfg.probe, layout)
-    probes = {m: {p: {k: v for k, v in r.items() if k != "failures"} for p, r in rep.items()}
-              for m, rep in _read_probes(layout).items() if m != "summary"}
-    stage_seconds = round(sum(times[k] for k in ("policy_init_seconds", "rl_seconds", "evaluate_seconds",
-                                                 "probe_seconds")), 1)
-    lag = None
+    report = read_json(layout.probes_report)
+    result["probes"] = {m: ({p: {k: v for k, v in r.items() if k != "failures"} for p, r in rep.items()}
+                            if m != "summary" else rep) for m, rep in report.items()}
+    result["policy_stages_seconds"] = round(sum(times[k] for k in STAGE_TIMES), 1)
+    result["acceptance"] = acceptance(ev, result["probes"], rl, None, result["policy_stages_seconds"])
+    write_json(out, result)
     if not args.skip_lagrangian:
         lag_cfg = override(cfg.rl, {"objective": "lagrangian",
                                     "output_dir": str(layout.models_dir / "rl_policy_lagrangian")})
         lag, times["rl_lagrangian_seconds"] = _timed("train-rl (lagrangian)", run_train_rl, lag_cfg, layout)
-        lag = {**{k: v for k, v in lag.items() if k != "history"}, "cost_threshold": lag_cfg.cost_threshold}
-    rl = {k: v for k, v in rl.items() if k != "history"}
-    result = {
-        "config": args.config, "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform()},
-        "times": times, "policy_stages_seconds": stage_seconds,
-        "acceptance": acceptance(ev, {"rl_model": probes["rl_model"]}, rl, lag, stage_seconds),
-        "policy": {k: init[k] for k in ("model_name", "num_parameters", "num_examples", "final_loss")},
-        "rl": rl, "rl_lagrangian": lag,
-        "evaluation": {k: ev[k] for k in ("num_prompts", "num_responses_per_prompt", "base_model", "rl_model",
-                                          "unsafe_output_pct", "unsafe_output_pct_harmful", "reward_distribution",
-                                          "kl_divergence", "toxicity_reduction_pct", "hallucination_reduction_pct",
-                                          "compliance_improvement_pct", "calibration", "adversarial_robustness",
-                                          "over_refusal", "per_category_unsafe_pct")},
-        "probes": {**probes, "summary": _read_probes(layout)["summary"]},
-    }
-    out = write_json(args.out or layout.bench / "rl_full.json", result)
+        result["rl_lagrangian"] = {**{k: v for k, v in lag.items() if k != "history"},
+                                   "cost_threshold": lag_cfg.cost_threshold}
+        result["acceptance"] = acceptance(ev, result["probes"], rl, result["rl_lagrangian"],
+                                          result["policy_stages_seconds"])
+    result["complete"] = True
+    result["machine"]["load_average_at_end"] = _load()
+    write_json(out, result)
     print(f"wrote {out}")
     for k, v in result["acceptance"].items():
         print(f"  {k:32s} {v['value']!s:>24}  target {v['target']:<28} {'PASS' if v['pass'] else 'FAIL'}")
 
 
-def _read_probes(layout: Layout) -> dict:
-    from saferlhf.io import read_json
-
-    return read_json(layout.probes_report)
+def _load() -> list[float] | None:
+    """1/5/15-minute load average: the machine is shared, so timings are read against it."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":
