@@ -62,7 +62,7 @@ async def _load(url: str, pairs_file: str, concurrency: int, requests: int) -> d
     bodies = [json.dumps({"items": [{"prompt": p, "response": r}]}).encode() for p, r in pairs]
     lat: list[float] = []
     errors: list[str] = []
-    for ids, measure in ((range(-concurrency * 2, 0), False), (range(requests), True)):  # warm-up, then measured
+    for ids, measure in ((range(-concurrency, 0), False), (range(requests), True)):  # warm-up, then measured
         q: asyncio.Queue = asyncio.Queue()
         for i in ids:
             q.put_nowait(i)
@@ -124,7 +124,7 @@ def _run_level(url: str, pid: int, pairs_file: str, concurrency: int, requests: 
     res = json.loads(out.stdout)
     # the server process's CPU over the whole level (warm-up included), per measured+warm-up request
     res["server_cpu_percent"] = round(100 * (cpu1 - cpu0) / wall, 1)
-    res["server_cpu_ms_per_request"] = round(1000 * (cpu1 - cpu0) / (requests + 2 * concurrency), 2)
+    res["server_cpu_ms_per_request"] = round(1000 * (cpu1 - cpu0) / (requests + concurrency), 2)
     return res
 
 
