@@ -467,8 +467,9 @@ def main() -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as e:  # click usage errors and friends
+    except Exception as e:  # usage errors (Typer vendors its own click: catch both kinds)
         import click
+        from typer._click.exceptions import ClickException as TyperClickException
 
         if isinstance(e, (click.ClickException, TyperClickException)):
             e.show()
@@ -478,4 +479,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-        from typer._click.exceptions import ClickException as TyperClickException
