@@ -201,7 +201,8 @@ def test_2000_requests_at_32_concurrency_are_all_logged(server):
     assert 'saferlhf_score_bucket{le="0.5",signal="safety"}' in metrics
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                    | st.text(max_size=20),
                     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
                     max_leaves=12)
 TENSOR = st.fixed_dictionaries({"name": st.sampled_from(["prompt", "response", "x"]),

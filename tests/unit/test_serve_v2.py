@@ -24,6 +24,7 @@ def test_parse_flat_and_nested():
     ([_t("prompt", [1.0], datatype="FP32"), _t("response", ["b"])], "datatype must be BYTES"),
     ([_t("prompt", ["a"], [1, 1, 1]), _t("response", ["b"])], "shape must be"),
     ([_t("prompt", ["a", "b"], [3]), _t("response", ["b"])], "needs 3 elements"),
+    ([_t("prompt", ["a"], [10**30]), _t("response", ["b"])], "needs 10000"),
     ([_t("prompt", [3]), _t("response", ["b"])], "must be JSON strings"),
     ([_t("prompt", ["a", "b"]), _t("response", ["b"])], "prompt has 2 elements but response has 1"),
 ])

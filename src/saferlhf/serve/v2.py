@@ -5,6 +5,7 @@ row-major). Outputs: `scores` FP32 [N, 4] (SIGNALS order) and `reward` FP32 [N],
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,8 +74,9 @@ def _tensor_texts(t: dict) -> list[str]:
     if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)) or any(d < 0 for d in shape):
         raise RequestError(f"inputs.{name}: shape must be [N] or [N, 1], got {list(shape)}")
     data = _flatten(t["data"])
-    if len(data) != int(np.prod(shape)):
-        raise RequestError(f"inputs.{name}: shape {list(shape)} needs {int(np.prod(shape))} elements, got {len(data)}")
+    need = math.prod(shape)  # Python ints: a huge declared shape cannot overflow
+    if len(data) != need:
+        raise RequestError(f"inputs.{name}: shape {list(shape)} needs {need} elements, got {len(data)}")
     bad = next((i for i, x in enumerate(data) if not isinstance(x, str)), None)
     if bad is not None:
         raise RequestError(f"inputs.{name}.data[{bad}]: BYTES elements must be JSON strings, "
