@@ -215,7 +215,7 @@ V2 = st.fixed_dictionaries({"inputs": st.lists(TENSOR, max_size=3)},
                            optional={"id": JSON, "outputs": st.lists(st.fixed_dictionaries({"name": JSON}))}) | JSON
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(["/v1/score", INFER]), body=V1 | V2, raw=st.binary(max_size=40), use_raw=st.booleans())
 def test_fuzz_never_5xx(server, path, body, raw, use_raw):
     kw = {"content": raw} if use_raw else {"json": body}
