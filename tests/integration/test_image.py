@@ -70,12 +70,17 @@ def serve_image() -> str:
 
 
 @pytest.fixture(scope="module")
-def onnx_bundle(tiny_onnx_bundle, tmp_path_factory) -> Path:
-    """The session's tiny exported bundle, copied world-readable: the project writes files owner-only (atomic
-    writes via mkstemp, 0600, owned by root here) and the image runs as UID 10001. In a cluster the pod downloads
-    its own copy from MLflow as that user, so this is a test-harness concern only."""
+def onnx_bundle(tiny_reward_model, tiny_layout, tmp_path_factory) -> Path:
+    """The session's tiny reward model exported (fp32, parity-checked on a few rows) by the project's exporter into
+    a folder of its own. Its files are made world-readable: the project writes files owner-only (atomic writes via
+    mkstemp, 0600, owned by root here) and the image runs as UID 10001; in a cluster the pod downloads its own copy
+    from MLflow as that user, so this is a test-harness concern only."""
+    from saferlhf.config import ExportConfig
+    from saferlhf.onnx_export import run_export
+
     out = tmp_path_factory.mktemp("bundle_for_image") / "onnx"
-    shutil.copytree(tiny_onnx_bundle, out)
+    run_export(ExportConfig(model_path=str(tiny_reward_model), output_dir=str(out), quantize="none",
+                            max_parity_samples=8), tiny_layout)
     for path in [out, *out.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return out
