@@ -58,15 +58,6 @@ def load(name: str):
         st.stop()
 
 
-def try_load(name: str):
-    """Like `load`, but returns None instead of stopping the page (for optional sections)."""
-    lay = layout()
-    try:
-        return _load(name, str(lay.root), dd.outputs_stamp(lay))
-    except dd.NotReady:
-        return None
-
-
 def not_ready(e: dd.NotReady) -> None:
     st.info(f"**Nothing to show yet.** {e.what}. Produce it with:")
     st.code(e.command, language="bash")
