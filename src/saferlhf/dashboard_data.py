@@ -50,7 +50,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("evaluate", "Evaluation", "evaluation/evaluation_results.json", "saferlhf evaluate", ("rl",)),
     Stage("probe", "Safety probes", "probes_report", "saferlhf probe", ("rl",)),
     Stage("export", "ONNX export", "reward_onnx/model.onnx", "saferlhf reward export-onnx", ("reward",)),
-    Stage("register", "Registry", "mlflow_db", "saferlhf pipeline run", ("evaluate", "probe", "export")),
+    Stage("register", "Registry", "mlflow_db", "saferlhf registry register", ("evaluate", "probe", "export")),
     Stage("monitor", "Drift monitor", "monitoring", "saferlhf monitor --log <prediction log>", ("export",)),
 )
 STAGE_BY_KEY = {s.key: s for s in STAGES}
