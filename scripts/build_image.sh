@@ -29,6 +29,6 @@ if [ -f /etc/pip.conf ]; then
   [ -n "$cert" ] && [ -f "$cert" ] && mounts+=(-v "$cert:$cert:ro")
 fi
 
-buildah bud --isolation "${BUILDAH_ISOLATION:-chroot}" --layers --format docker --target "$target" \
+buildah bud --isolation "${BUILDAH_ISOLATION:-chroot}" --layers --force-rm --format docker --target "$target" \
   --build-arg BASE_IMAGE="$base" "${mounts[@]}" -t "$image" . >&2
 echo "$image"
