@@ -66,8 +66,8 @@ def _stop(proc: subprocess.Popen) -> None:
     """Stop the server and every process it forked (they share its process group)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=20)
+    with contextlib.suppress(subprocess.TimeoutExpired):  # uvicorn may take long to drain: no need, data is tmp
+        proc.wait(timeout=5)
     time.sleep(1)  # forked workers exit with their parent; give them a moment
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group
