@@ -14,7 +14,6 @@ import urllib.request
 import pandas as pd
 import pytest
 
-from saferlhf.config import ExportConfig
 from saferlhf.data.loader import load_labels
 from tests.conftest import REPO, free_port
 from tests.unit.test_monitor import cli
@@ -23,18 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def onnx_bundle(tiny_reward_model, tiny_layout):
-    """The tiny reward model exported to ONNX (reused when another test already exported it)."""
-    from saferlhf.onnx_export import run_export
-
-    out = tiny_reward_model / "onnx"
-    if not (out / "model.onnx").is_file():
-        run_export(ExportConfig(max_parity_samples=32), tiny_layout)
-    return out
-
-
-@pytest.fixture(scope="module")
-def scorer(onnx_bundle, tiny_layout, tmp_path_factory):
+def scorer(tiny_onnx_bundle, tiny_layout, tmp_path_factory):
     """`saferlhf serve` in its own process on a free loopback port; yields (base URL, prediction log folder)."""
     tmp = tmp_path_factory.mktemp("scorer")
     log_dir, port = tmp / "predictions", free_port()
@@ -42,7 +30,7 @@ def scorer(onnx_bundle, tiny_layout, tmp_path_factory):
     out = (tmp / "server.log").open("w")
     # fp32: the reference holds the PyTorch model's scores, which fp32 ONNX matches to 1e-4 (INT8 only to 0.02)
     cmd = [sys.executable, "-m", "saferlhf.cli", "--output-root", str(tiny_layout.root), "serve", "--model",
-           str(onnx_bundle), "--precision", "fp32", "--port", str(port), "--log-dir", str(log_dir), "--threads", "1"]
+           str(tiny_onnx_bundle), "--precision", "fp32", "--port", str(port), "--log-dir", str(log_dir), "--threads", "1"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
