@@ -58,7 +58,8 @@ def test_generate_cli_bad_model_path_is_one_line_error(tmp_path):
 
 
 def test_grpo_steps_change_parameters(tiny_base_policy, tiny_rl_policy):
-    base, rl = load_file(str(tiny_base_policy / "model.safetensors")), load_file(str(tiny_rl_policy / "model.safetensors"))
+    base = load_file(str(tiny_base_policy / "model.safetensors"))
+    rl = load_file(str(tiny_rl_policy / "model.safetensors"))
     assert base.keys() == rl.keys()
     changed = [k for k in base if not torch.equal(base[k], rl[k])]
     assert len(changed) > len(base) // 2
