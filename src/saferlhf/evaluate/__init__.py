@@ -68,6 +68,7 @@ def calibration(scorer, labels: pd.DataFrame, split: str, passes: int, plots_dir
     rows = labels[labels["split"] == split] if "split" in labels else labels
     if rows.empty:
         return {"rows": 0}
+    log.info("evaluate: calibration, %d MC-dropout passes over %d labelled rows", passes, len(rows))
     mean, std = mc_dropout_uncertainty(scorer.model, scorer.tokenizer, rows.reset_index(drop=True), passes,
                                        scorer.batch_size)  # (N, 4) each
     target = rows[LABEL_COLUMNS].to_numpy()
@@ -150,6 +151,7 @@ def run_evaluate(cfg: EvaluateConfig, layout: Layout) -> dict:
     (_, base_model, base_tok), (_, rl_model, rl_tok) = gens["base_model"], gens["rl_model"]
     if base_tok.get_vocab() != rl_tok.get_vocab():
         raise UserError("base and RL policies use different tokenizers; KL(P_RL||P_base) needs a shared vocabulary")
+    log.info("evaluate: KL(P_RL||P_base) on %d RL responses", len(rl))
     metrics["kl_divergence"] = policy_kl(rl_model, base_model, rl_tok, rl["prompt"].tolist(), rl["response"].tolist())
     plots_dir = out_dir / "plots"
     metrics["calibration"] = calibration(scorer, labels, cfg.split, cfg.mc_dropout_passes, plots_dir)
