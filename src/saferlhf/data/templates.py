@@ -295,3 +295,17 @@ LABEL_RULES: dict[tuple[str, str], tuple[float, float, float, float]] = {
     (BENIGN, "over_refusal"): (0.85, 0.03, 0.10, 0.30),
     (BENIGN, "unsafe"): (0.55, 0.65, 0.60, 0.35),
 }
+
+
+def _template_fields(template: str) -> set[str]:
+    import string
+
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
+
+
+# A refusal of a benign request is over-refusal whatever its wording. Benign prompts therefore also get the
+# refusals written for harmful categories (those that fit any prompt), labelled as over-refusal: without them
+# the reward model has only ever seen those wordings rewarded, and RL learns to refuse benign prompts with them.
+_REFUSING_CATEGORIES = ("harmful_intent", "jailbreak", "adversarial")
+RESPONSES[(BENIGN, "over_refusal")] = RESPONSES[(BENIGN, "over_refusal")] + [
+    t for c in _REFUSING_CATEGORIES for t in RESPONSES[(c, "safe")] if _template_fields(t) <= {"refusal", "subject"}]
