@@ -55,8 +55,7 @@ def tiny_onnx_bundle(tiny_reward_model, tiny_layout) -> Path:
     from saferlhf.onnx_export import run_export
 
     if not (tiny_layout.reward_onnx / "model.int8.onnx").is_file():
-        run_export(ExportConfig(quantize="int8", max_parity_samples=96, max_calibration_samples=32,
-                                sensitivity_samples=8), tiny_layout)
+        run_export(ExportConfig(quantize="int8", max_parity_samples=96, max_calibration_samples=32), tiny_layout)
     return tiny_layout.reward_onnx
 
 

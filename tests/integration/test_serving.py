@@ -239,5 +239,5 @@ def test_server_process_has_no_torch_and_stays_small(server):
 def test_graceful_shutdown_flushes_the_log(tiny_onnx_bundle, tmp_path):
     with run_scorer(tiny_onnx_bundle, tmp_path / "p") as (url, proc):
         assert httpx.post(f"{url}/v1/score", json=_v1(PAIRS)).status_code == 200
-    assert proc.returncode == 0
+    assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
     assert len((tmp_path / "p" / "predictions.jsonl").read_text().splitlines()) == len(PAIRS)
