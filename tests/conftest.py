@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,26 @@ REPO = Path(__file__).resolve().parents[1]
 # Small but enough steps (40) for the heads to learn: a higher lr than the real configs, same code path.
 TINY_REWARD = RewardConfig(num_epochs=2, max_train_samples=320, max_length=64, batch_size=16, warmup_steps=2,
                            learning_rate=1e-4, head_learning_rate=2e-3, mc_dropout_passes=2, eval_batch_size=64)
+
+
+@pytest.fixture(autouse=True)
+def _isolate_mlflow_uris():
+    """mlflow.set_tracking_uri/set_registry_uri write process-global state *and* the environment (the registry
+    URI is never unset). Restore both after every test, so a test never talks to another test's dead server."""
+    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = {k: os.environ.get(k) for k in keys}
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    if "mlflow" in sys.modules:
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        tracking_utils._tracking_uri = None
+        registry_utils._registry_uri = None
 
 
 def free_port() -> int:
