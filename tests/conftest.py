@@ -26,22 +26,32 @@ TINY_REWARD = RewardConfig(num_epochs=2, max_train_samples=320, max_length=64, b
 
 @pytest.fixture(autouse=True)
 def _isolate_mlflow_uris():
-    """mlflow.set_tracking_uri/set_registry_uri write process-global state *and* the environment (the registry
-    URI is never unset). Restore both after every test, so a test never talks to another test's dead server."""
-    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    saved = {k: os.environ.get(k) for k in keys}
+    """mlflow.set_tracking_uri/set_registry_uri/set_experiment write process-global state *and* the environment
+    (the registry URI is never unset). Restore it after every test, so a test never talks to another test's store."""
+    _forget_mlflow_experiment()  # a session fixture may have set one before this test started
+    saved = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
     yield
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    for k in [k for k in os.environ if k.startswith("MLFLOW_") and k not in saved]:
+        del os.environ[k]  # e.g. MLFLOW_EXPERIMENT_ID, MLFLOW_REGISTRY_URI written by mlflow itself
+    os.environ.update(saved)
     if "mlflow" in sys.modules:
         from mlflow.tracking._model_registry import utils as registry_utils
         from mlflow.tracking._tracking_service import utils as tracking_utils
 
         tracking_utils._tracking_uri = None
         registry_utils._registry_uri = None
+        import mlflow
+
+        while mlflow.active_run():  # a run left open belongs to the old store
+            mlflow.end_run()
+    _forget_mlflow_experiment()
+
+
+def _forget_mlflow_experiment():
+    # set_experiment() caches an experiment id (global and env) that means nothing in another test's store
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].tracking.fluent._active_experiment_id = None
 
 
 def free_port() -> int:
