@@ -48,10 +48,16 @@ def _isolate_mlflow_uris():
 
 
 def _forget_mlflow_experiment():
-    # set_experiment() caches an experiment id (global and env) that means nothing in another test's store
+    # set_experiment() caches an experiment id (global and env) that means nothing in another test's store, and
+    # set_registry_uri() leaves MLFLOW_REGISTRY_URI behind (a module fixture's server outlives its module in it).
+    # Without them mlflow uses the tracking URI for the registry, which is what saferlhf.tracking sets anyway.
     os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
     if "mlflow" in sys.modules:
+        from mlflow.tracking._model_registry import utils as registry_utils
+
         sys.modules["mlflow"].tracking.fluent._active_experiment_id = None
+        registry_utils._registry_uri = None
 
 
 def free_port() -> int:
