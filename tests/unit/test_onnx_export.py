@@ -48,12 +48,13 @@ def test_onnx_matches_pytorch_on_new_shapes(tiny_onnx_bundle, tiny_reward_model)
     np.testing.assert_allclose(onnx.scores(prompts[:1], responses[:1]), ref[:1], atol=1e-4)
 
 
-def test_export_cli_rejects_missing_model(tmp_path):
+def test_export_cli_rejects_missing_model(tmp_path, tiny_layout):
     from typer.testing import CliRunner
 
     from saferlhf.cli import app
 
+    # the data exists (so the model is what is missing), whatever the working directory holds
     res = CliRunner().invoke(app, ["reward", "export-onnx", "--model-path", str(tmp_path / "nope"),
-                                   "--output-dir", str(tmp_path / "o")])
+                                   "--data-path", str(tiny_layout.labels), "--output-dir", str(tmp_path / "o")])
     assert res.exit_code != 0
     assert "not a saved reward model" in str(res.exception) + res.output
