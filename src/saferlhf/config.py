@@ -193,6 +193,10 @@ class RLConfig(StageConfig):
     """Splits of prompts.json whose prompts RL trains on (test stays held out for evaluation)."""
     benign_repeat: int = Field(1, ge=1)
     """Each benign prompt appears this many times in the RL prompt set (more benign signal against over-refusal)."""
+    refusal_penalty: float = Field(0.0, ge=0)
+    """Rule-based reward (RBR): subtracted when a completion refuses a prompt whose category should be answered (benign, safety-critical, ambiguous); 0 = the reward model alone."""
+    degeneracy_penalty: float = Field(0.0, ge=0)
+    """Rule-based reward (RBR): subtracted when a completion is degenerate (looped n-grams, repeated sentences, stuffed refusal phrases, empty); 0 = off."""
 
 
 class EvaluateConfig(StageConfig):
@@ -218,8 +222,8 @@ class EvaluateConfig(StageConfig):
     """Sampled responses per held-out prompt and model (more = less sampling noise in the rates)."""
     max_new_tokens: int = Field(48, ge=1)
     """Maximum tokens generated per response."""
-    temperature: float = Field(0.7, gt=0)
-    """Sampling temperature."""
+    temperature: float = Field(1.0, gt=0)
+    """Sampling temperature; 1.0 = the policy's own distribution (as RL samples it), so the rates describe the policy rather than its most likely answer."""
     unsafe_threshold: float = Field(0.5, ge=0, le=1)
     """A response is unsafe when its safety score is below this."""
     mc_dropout_passes: int = Field(20, ge=2)
@@ -249,8 +253,8 @@ class ProbeConfig(StageConfig):
     """Prompts per probe."""
     max_new_tokens: int = Field(48, ge=1)
     """Maximum tokens generated per response."""
-    temperature: float = Field(0.7, gt=0)
-    """Sampling temperature."""
+    temperature: float = Field(1.0, gt=0)
+    """Sampling temperature (1.0 = the policy's own distribution, as in evaluation)."""
 
     @field_validator("probes")
     @classmethod
@@ -382,6 +386,8 @@ class ExportConfig(StageConfig):
     """Rows of the calibration split on which the INT8 error is checked while choosing the fp32 nodes."""
     sensitivity_samples: int = Field(32, ge=1)
     """Rows used to rank the weight nodes by INT8 sensitivity (each node is quantized alone)."""
+    int8_smoothing_alpha: float = Field(0.8, ge=0, le=1)
+    """SmoothQuant migration strength before INT8 (moves activation outlier range into the weights, exact in fp32); 0 = off."""
     int8_calibration_margin: float = Field(0.75, gt=0, le=1)
     """Nodes are kept fp32 until the calibration max |delta| is below int8_tolerance times this (headroom for the test split)."""
 
@@ -400,7 +406,9 @@ class ServeConfig(StageConfig):
     workers: int = Field(1, ge=1)
     """Server processes (each loads the model and batches on its own)."""
     threads: int | None = Field(None, ge=1)
-    """Intra-op threads of the model (default: the process's CPU limit, cgroup quota aware)."""
+    """CPU threads of the model (default: the process's CPU limit, cgroup quota aware)."""
+    parallel_runs: int | None = Field(None, ge=1)
+    """ONNX: runs executed at once on a coalesced batch, each with threads / parallel_runs intra-op threads (default: one single-threaded run per thread; small runs scale better across cores than one run across all of them)."""
     max_batch_size: int = Field(64, ge=1)
     """Micro-batching: most items coalesced into one model call (1 = no batching)."""
     max_wait_ms: float = Field(2.0, ge=0, le=1000)

@@ -26,6 +26,7 @@ from saferlhf.signals import SIGNALS, combined_reward
 
 log = logging.getLogger(__name__)
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+SMOOTHING_SAMPLES = 128  # calibration pairs whose activation ranges set the SmoothQuant scales
 
 
 def run_export(cfg: ExportConfig, layout: Layout) -> dict:
@@ -121,8 +122,8 @@ def _export_fp32(scorer, path: Path, opset: int) -> None:
 
 
 def _quantize_int8(src: Path, dst: Path, cfg: ExportConfig, model_dir: Path, calib: tuple) -> list[str]:
-    """Transformer graph fusion (attention, GELU, layer norm), then dynamic INT8 quantization (per-channel weight
-    scales, activation scales computed at run time). Mixed precision where needed: weight nodes matching
+    """Transformer graph fusion (attention, GELU, layer norm), SmoothQuant on the calibration split, then dynamic
+    INT8 quantization (per-channel weight scales, activation scales computed at run time). Mixed precision where needed: weight nodes matching
     cfg.int8_keep_fp32 stay fp32, and while the INT8 model misses the bound on the calibration split the most
     sensitive remaining node (largest error when quantized alone) is kept fp32 too. Returns the fp32 nodes."""
     import onnx
@@ -134,6 +135,12 @@ def _quantize_int8(src: Path, dst: Path, cfg: ExportConfig, model_dir: Path, cal
         opt = optimize_model(str(src), model_type="bert", num_heads=n_heads, hidden_size=hidden, opt_level=1)
         log.info("fused operators: %s", {k: v for k, v in opt.get_fused_operator_statistics().items() if v})
         opt.save_model_to_file(str(fused))
+        if cfg.int8_smoothing_alpha > 0:
+            from saferlhf.smoothquant import smooth_for_int8
+
+            enc = OnnxScorer(fused, dst.parent / TOKENIZER_FILE, calib[3])
+            smooth_for_int8(fused, fused, lambda p, r: enc.encode([p], [r]), calib[0][:SMOOTHING_SAMPLES],
+                            calib[1][:SMOOTHING_SAMPLES], cfg.int8_smoothing_alpha)
         graph = onnx.load(str(fused), load_external_data=False).graph
         nodes = [n.name for n in graph.node if n.op_type in ("MatMul", "Attention")]  # the heads' Gemm stay fp32
         keep = [n for n in nodes if any(re.search(p, n) for p in cfg.int8_keep_fp32)]

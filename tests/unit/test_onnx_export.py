@@ -46,6 +46,11 @@ def test_onnx_matches_pytorch_on_new_shapes(tiny_onnx_bundle, tiny_reward_model)
     onnx = OnnxScorer(tiny_onnx_bundle / "model.onnx", tiny_onnx_bundle / "tokenizer.json", 64, chunk_size=5)
     np.testing.assert_allclose(onnx.scores(prompts, responses), ref, atol=1e-4)
     np.testing.assert_allclose(onnx.scores(prompts[:1], responses[:1]), ref[:1], atol=1e-4)
+    # one-item runs spread over two threads at once: the same scores, each row in its place
+    parallel = OnnxScorer(tiny_onnx_bundle / "model.onnx", tiny_onnx_bundle / "tokenizer.json", 64, threads=2,
+                          parallel=2)
+    assert parallel.parallel == 2 and parallel.session.get_session_options().intra_op_num_threads == 1
+    np.testing.assert_allclose(parallel.scores(prompts, responses), ref, atol=1e-4)
 
 
 def test_export_cli_rejects_missing_model(tmp_path, tiny_layout):
@@ -58,3 +63,28 @@ def test_export_cli_rejects_missing_model(tmp_path, tiny_layout):
                                    "--data-path", str(tiny_layout.labels), "--output-dir", str(tmp_path / "o")])
     assert res.exit_code != 0
     assert "not a saved reward model" in str(res.exception) + res.output
+
+
+def test_smoothquant_is_exact_in_fp32_and_narrows_activation_ranges(tiny_onnx_bundle, tmp_path):
+    """SmoothQuant rescales every MatMul input by 1/s and its weight rows by s: fp32 scores stay the same, and the
+    per-channel activation maxima the INT8 quantizer sees become flatter (max/median shrinks)."""
+    import onnx
+
+    from saferlhf.serve.scorer import OnnxScorer
+    from saferlhf.smoothquant import activation_maxima, smooth
+
+    src, dst = tiny_onnx_bundle / "model.onnx", tmp_path / "smoothed.onnx"
+    tok = tiny_onnx_bundle / "tokenizer.json"
+    prompts = ["How do I stay safe online?", "Write an insult about my coworker", "Explain photosynthesis"]
+    responses = ["Use strong passwords and updates.", "I can't help with that.", "Plants turn light into sugar."]
+    enc = OnnxScorer(src, tok, 64)
+    feeds = [enc.encode([p], [r]) for p, r in zip(prompts, responses)]
+    before = activation_maxima(src, feeds)
+    n = smooth(src, dst, before, alpha=0.8)
+    matmuls = [x for x in onnx.load(str(src)).graph.node if x.op_type == "MatMul"]
+    assert 0 < n <= len(matmuls)
+    np.testing.assert_allclose(OnnxScorer(dst, tok, 64).scores(prompts, responses), enc.scores(prompts, responses),
+                               atol=1e-4)
+    after = activation_maxima(dst, feeds)  # inputs of the smoothed nodes are now the Mul outputs
+    spread = lambda m: float(np.median([v.max() / np.median(v) for v in m.values()]))  # noqa: E731
+    assert spread(after) < spread(before)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from saferlhf.config import RLConfig
 from saferlhf.rl import SafetyReward, adaptive_kl_update, lagrange_update
+from saferlhf.rl.train import rule_flags
 from saferlhf.signals import combined_reward, helpfulness_reward, safety_cost
 
 
@@ -92,7 +93,7 @@ def test_weighted_reward_is_the_combined_reward_and_logs_each_signal():
     out = fn(["p", "p"], ["a", "b"], raw_prompt=["p", "p"], log_metric=logged.__setitem__)
     assert out == pytest.approx(combined_reward(SCORES).tolist())
     assert set(logged) == {"signals/safety", "signals/toxicity", "signals/hallucination_risk", "signals/compliance",
-                           "signals/cost"}
+                           "signals/cost", "rules/over_refusal", "rules/degenerate"}
     assert logged["signals/safety"] == pytest.approx(0.5)
     assert fn.lam == 0.0
 
@@ -105,3 +106,26 @@ def test_lagrangian_reward_penalises_cost_and_lambda_follows_recent_cost():
     assert out == pytest.approx(expected.tolist())
     fn.update_lambda()  # mean cost 0.375 > 0.1 -> lambda rises
     assert fn.lam > 2.0
+
+
+HELPFUL = "Happy to help: start with a budget, then track every expense for a month."
+REFUSAL = "I can't help with that. Please consult a professional."
+STUFFED = "I can't help with that. I can't help with that. I can't help with that. I can't help with that."
+
+
+def test_rule_flags_penalise_refusing_answerable_prompts_only():
+    over, degenerate = rule_flags([REFUSAL, REFUSAL, HELPFUL, REFUSAL], ["benign", "harmful_intent", "benign", None])
+    assert over.tolist() == [True, False, False, False]  # refusing harm is right; unknown category: no rule
+    assert degenerate.tolist() == [False, False, False, False]
+    assert rule_flags([STUFFED], ["harmful_intent"])[1].tolist() == [True]
+
+
+def test_rule_based_terms_lower_the_reward_of_over_refusal_and_stuffing():
+    scores = [[0.9, 0.1, 0.1, 0.8]] * 3  # the reward model rates all three the same
+    cfg = RLConfig(refusal_penalty=0.5, degeneracy_penalty=0.25)
+    logged = {}
+    out = SafetyReward(_FixedScorer(scores), cfg)(["p"] * 3, [HELPFUL, REFUSAL, STUFFED], raw_prompt=["p"] * 3,
+                                                 category=["benign"] * 3, log_metric=logged.__setitem__)
+    base = combined_reward(np.array(scores))[0]
+    assert out == pytest.approx([base, base - 0.5, base - 0.5 - 0.25])
+    assert logged["rules/over_refusal"] == pytest.approx(2 / 3) and logged["rules/degenerate"] == pytest.approx(1 / 3)

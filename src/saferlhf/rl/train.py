@@ -17,20 +17,25 @@ from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import RLConfig
 from saferlhf.errors import UserError
 from saferlhf.io import read_json, write_json
+from saferlhf.refusal import expected_behaviour, is_degenerate, is_refusal
 from saferlhf.rl.control import adaptive_kl_update, lagrange_update
 from saferlhf.signals import SIGNALS, combined_reward, helpfulness_reward, safety_cost
 
 log = logging.getLogger(__name__)
 
 STATS_FILE = "training_stats.json"
-STAT_KEYS = ("step", "reward", *SIGNALS, "kl", "beta", "lambda", "cost", "entropy", "completion_length")
+STAT_KEYS = ("step", "reward", *SIGNALS, "kl", "beta", "lambda", "cost", "entropy", "completion_length",
+             "over_refusal", "degenerate")
 
 
 class SafetyReward:
     """GRPO reward function: scores (raw prompt, completion) with the reward model, batched and without grad.
 
     `weighted`: R = combined_reward(scores). `lagrangian`: (helpfulness - lambda * C) / (1 + lambda) with
-    C = safety_cost(scores); lambda follows `lagrange_update` on the mean cost of the last `cost_window` steps."""
+    C = safety_cost(scores); lambda follows `lagrange_update` on the mean cost of the last `cost_window` steps.
+    Rule-based terms (Mu et al. 2024, "Rule Based Rewards for Language Model Safety") are then subtracted:
+    `refusal_penalty` for refusing a prompt that should be answered, `degeneracy_penalty` for degenerate text.
+    They guard the two ways a small policy games a safety reward model: blanket refusals and refusal stuffing."""
 
     __name__ = "safety_reward"  # TRL names the reward column after the function
 
@@ -43,19 +48,24 @@ class SafetyReward:
     def lam(self) -> float:
         return math.exp(self.log_lambda) if self.cfg.objective == "lagrangian" else 0.0
 
-    def __call__(self, prompts, completions, raw_prompt, log_metric=None, **_) -> list[float]:
-        scores = self.scorer.scores(list(raw_prompt), [c.strip() for c in completions])  # (B*G, 4)
+    def __call__(self, prompts, completions, raw_prompt, category=None, log_metric=None, **_) -> list[float]:
+        texts = [c.strip() for c in completions]
+        scores = self.scorer.scores(list(raw_prompt), texts)  # (B*G, 4)
         cost = safety_cost(scores)  # (B*G,)
         if self.cfg.objective == "lagrangian":
             lam = self.lam
             reward = (helpfulness_reward(scores, self.scorer.weights) - lam * cost) / (1.0 + lam)
         else:
             reward = combined_reward(scores, self.scorer.weights)
+        over_refused, degenerate = rule_flags(texts, category)  # (B*G,) bool each
+        reward = reward - self.cfg.refusal_penalty * over_refused - self.cfg.degeneracy_penalty * degenerate
         self.recent_costs.append(float(cost.mean()))
         if log_metric is not None:
             for i, name in enumerate(SIGNALS):
                 log_metric(f"signals/{name}", float(scores[:, i].mean()))
             log_metric("signals/cost", float(cost.mean()))
+            log_metric("rules/over_refusal", float(over_refused.mean()))
+            log_metric("rules/degenerate", float(degenerate.mean()))
         return reward.tolist()
 
     def update_lambda(self) -> None:
@@ -63,6 +73,14 @@ class SafetyReward:
         if self.cfg.objective == "lagrangian" and self.recent_costs:
             self.log_lambda = lagrange_update(self.log_lambda, float(np.mean(self.recent_costs)),
                                               self.cfg.cost_threshold, self.cfg.lambda_lr, self.cfg.lambda_max)
+
+
+def rule_flags(texts: list[str], categories: list[str | None] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(over_refused, degenerate) per completion: a refusal where the prompt's category should be answered (no
+    category = unknown, never penalised), and degenerate text (`saferlhf.refusal`, the probes' detectors)."""
+    cats = categories if categories is not None else [None] * len(texts)
+    over = np.array([expected_behaviour(c) == "answer" and is_refusal(t) for t, c in zip(texts, cats)], dtype=bool)
+    return over, np.array([is_degenerate(t) for t in texts], dtype=bool)
 
 
 def _make_callback(cfg: RLConfig, reward_fn: SafetyReward, stats: list[dict]):
@@ -82,7 +100,8 @@ def _make_callback(cfg: RLConfig, reward_fn: SafetyReward, stats: list[dict]):
                           **{s: logs.get(f"signals/{s}") for s in SIGNALS},
                           "kl": kl, "beta": self.trainer.beta, "lambda": reward_fn.lam,
                           "cost": logs.get("signals/cost"), "entropy": logs.get("entropy"),
-                          "completion_length": logs.get("completions/mean_length")})
+                          "completion_length": logs.get("completions/mean_length"),
+                          "over_refusal": logs.get("rules/over_refusal"), "degenerate": logs.get("rules/degenerate")})
             if cfg.adaptive_kl and kl is not None:
                 self.trainer.beta = adaptive_kl_update(self.trainer.beta, kl, cfg.target_kl, 1, cfg.kl_horizon)
             reward_fn.update_lambda()
@@ -104,7 +123,8 @@ def _prompt_dataset(layout: Layout, cfg: RLConfig):
         raise UserError(f"{path}: no prompts in splits {list(cfg.prompt_splits)}")
     records = [r for r in records for _ in range(cfg.benign_repeat if r.get("category") == "benign" else 1)]
     return Dataset.from_dict({"prompt": [format_prompt(r["prompt"]) for r in records],
-                              "raw_prompt": [r["prompt"] for r in records]})
+                              "raw_prompt": [r["prompt"] for r in records],
+                              "category": [r.get("category") for r in records]})
 
 
 def _grpo_args(cfg: RLConfig, out_dir: str):

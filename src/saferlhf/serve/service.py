@@ -42,7 +42,8 @@ class ScoringService:
         if cfg.backend == "torch":
             scorer: Scorer = TorchScorer(bundle.torch_model_dir, threads)
         else:
-            scorer = OnnxScorer(bundle.onnx_path, bundle.tokenizer_path, bundle.max_length, threads, cfg.chunk_size)
+            scorer = OnnxScorer(bundle.onnx_path, bundle.tokenizer_path, bundle.max_length, threads, cfg.chunk_size,
+                                cfg.parallel_runs or threads)
         log.info("serving %s (%s, %s backend, version %s, %d threads)", bundle.folder, bundle.precision,
                  cfg.backend, bundle.version, threads)
         predlog = (PredictionLog(cfg.log_dir or root / "predictions", cfg.log_max_bytes, cfg.log_raw_text)
