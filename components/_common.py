@@ -29,16 +29,23 @@ RESOURCES = {
     "export-onnx": ("1", "2", "4Gi", "8Gi"),
     "promotion-gate": ("250m", "1", "1Gi", "2Gi"),
     "register": ("500m", "1", "2Gi", "4Gi"),
+    # the drift-monitor pipeline: the CronJob's size (100,000 log records take ~21 s on 2 cores)
+    "resolve-monitor-config": ("250m", "1", "512Mi", "1Gi"),
+    "monitor-drift": ("500m", "1", "1Gi", "2Gi"),
 }
 # Transient failures (node pre-emption, OOM-kill on a busy node): retry with exponential back-off.
 RETRY = {"num_retries": 2, "backoff_duration": "5s", "backoff_factor": 2.0, "backoff_max_duration": "60s"}
 
 
-def configure(task: dsl.PipelineTask, name: str, gpus=None, accelerator: str = "nvidia.com/gpu") -> dsl.PipelineTask:
+def configure(task: dsl.PipelineTask, name: str, gpus=None, accelerator: str = "nvidia.com/gpu",
+              cache: bool = True, retry: bool = True) -> dsl.PipelineTask:
     """Set the step's CPU/memory requests and limits, retries and caching; `gpus` (a pipeline parameter,
-    0 = CPU only) requests accelerators for the steps that train."""
+    0 = CPU only) requests accelerators for the steps that train. `cache=False` for a step whose data changes
+    behind the same inputs (the monitor's growing log); `retry=False` where a failure is a finding (drift)."""
     cpu_req, cpu_lim, mem_req, mem_lim = RESOURCES[name]
-    task.set_caching_options(True).set_retry(**RETRY)
+    task.set_caching_options(cache)
+    if retry:
+        task.set_retry(**RETRY)
     task.set_cpu_request(cpu_req).set_cpu_limit(cpu_lim).set_memory_request(mem_req).set_memory_limit(mem_lim)
     if gpus is not None:
         task.set_accelerator_type(accelerator).set_accelerator_limit(gpus)

@@ -23,3 +23,13 @@ def resolve_config(config: str, overrides: dict, code_version: str, seed: int, r
     names = ["data", "reward", "policy", "rl", "evaluate", "probe", "export", "registry"]
     payloads = section_payloads(resolve(config, overrides, params), names, code_version)
     return namedtuple("Sections", names)(**payloads)
+
+
+@component
+def resolve_monitor_config(config: str, overrides: dict, code_version: str, window: str, min_records: int,
+                           max_drift_share: float) -> str:
+    """The drift-monitor pipeline's step 0: the validated `monitor` section, with its parameters on top."""
+    from saferlhf.pipeline import monitor_payload
+
+    return monitor_payload(config, overrides, code_version, window=window, min_records=min_records,
+                           max_drift_share=max_drift_share)

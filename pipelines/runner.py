@@ -9,10 +9,11 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from kfp import local
+from kfp import compiler, local
 
-from pipelines.saferlhf_pipeline import COMPILED, PIPELINE_NAME, saferlhf_pipeline
+from pipelines import monitor_pipeline as monitor, saferlhf_pipeline as training
 from saferlhf.artifacts import Layout
 from saferlhf.errors import UserError
 from saferlhf.pipeline import source_hash
@@ -27,25 +28,56 @@ class StepFailed(UserError):
     exit_code = 1
 
 
+@dataclass(frozen=True)
+class Pipeline:
+    func: Any  # the @dsl.pipeline function
+    name: str  # its KFP name (local run folders start with it)
+    compiled: Path  # the checked-in spec
+
+
+PIPELINES = {"saferlhf": Pipeline(training.saferlhf_pipeline, training.PIPELINE_NAME, training.COMPILED),
+             "monitor": Pipeline(monitor.monitor_pipeline, monitor.PIPELINE_NAME, monitor.COMPILED)}
+
+
+def get_pipeline(name: str) -> Pipeline:
+    if name not in PIPELINES:
+        raise UserError(f"unknown pipeline {name!r}; known: {', '.join(PIPELINES)}")
+    return PIPELINES[name]
+
+
+def compile_all(folder: Path | None = None) -> list[Path]:
+    """Write every pipeline's spec YAML to its checked-in place, or into `folder` under the same file names
+    (deterministic for the same source and SAFERLHF_IMAGE)."""
+    paths = []
+    for p in PIPELINES.values():
+        path = folder / p.compiled.name if folder else p.compiled
+        path.parent.mkdir(parents=True, exist_ok=True)
+        compiler.Compiler().compile(p.func, str(path))
+        paths.append(path)
+    return paths
+
+
 @dataclass
 class LocalRun:
     outputs: dict[str, str]  # pipeline output name -> local path
     run_dir: Path | None
     executed: list[str] = field(default_factory=list)  # steps that ran (the rest were cache hits or skipped)
     seconds: float = 0.0
+    values: dict[str, Any] = field(default_factory=dict)  # pipeline output name -> parameter value
 
 
-def check_params(params: dict) -> dict:
-    """Unknown parameter names fail here, in one line, before anything runs or is uploaded."""
-    known = set(saferlhf_pipeline.component_spec.inputs or {})
-    unknown = sorted(set(params) - known)
+def check_params(params: dict, pipeline: str = "saferlhf") -> dict:
+    """Unknown parameter names fail here, in one line, before anything runs or is uploaded. A number given to a
+    string parameter (`--param window=5000` parses as JSON) is passed as written."""
+    inputs = get_pipeline(pipeline).func.component_spec.inputs or {}
+    unknown = sorted(set(params) - set(inputs))
     if unknown:
-        raise UserError(f"unknown pipeline parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return params
+        raise UserError(f"unknown pipeline parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(inputs))}")
+    return {k: str(v) if inputs[k].type == "String" and type(v) in (int, float) else v for k, v in params.items()}
 
 
-def _run_dir(root: Path, started: float) -> Path | None:
-    runs = [p for p in root.glob(f"{PIPELINE_NAME}-*") if p.is_dir() and p.stat().st_mtime >= started - 1]
+def _run_dir(root: Path, started: float, name: str) -> Path | None:
+    runs = [p for p in root.glob(f"{name}-*") if p.is_dir() and p.stat().st_mtime >= started - 1]
     return max(runs, key=lambda p: p.stat().st_mtime, default=None)
 
 
@@ -79,10 +111,12 @@ def _tracking_env(layout: Layout):
             os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
-def run_local(config_text: str, params: dict, layout: Layout, parent_run=contextlib.nullcontext) -> LocalRun:
-    """The whole pipeline through kfp.local.SubprocessRunner(use_venv=False) with kfp.local's step cache on
-    (under <output_root>/pipeline_runs/.kfp_cache). `parent_run` wraps the run (an MLflow parent run)."""
-    check_params(params)
+def run_local(config_text: str, params: dict, layout: Layout, parent_run=contextlib.nullcontext,
+              pipeline: str = "saferlhf") -> LocalRun:
+    """A whole pipeline (PIPELINES) through kfp.local.SubprocessRunner(use_venv=False) with kfp.local's step cache
+    on (under <output_root>/pipeline_runs/.kfp_cache). `parent_run` wraps the run (an MLflow parent run)."""
+    spec = get_pipeline(pipeline)
+    params = check_params(params, pipeline)
     root = layout.pipeline_root
     root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), enable_caching=True,
@@ -92,12 +126,13 @@ def run_local(config_text: str, params: dict, layout: Layout, parent_run=context
         # "image has no python", "resources have no local effect": true, and said once in the README
         warnings.simplefilter("ignore")
         try:
-            task = saferlhf_pipeline(**{"config": config_text, "code_version": source_hash(), **params})
+            task = spec.func(**{"config": config_text, "code_version": source_hash(), **params})
         except RuntimeError as e:
-            raise _failure(str(e), _run_dir(root, started)) from None
-    run_dir = _run_dir(root, started)
+            raise _failure(str(e), _run_dir(root, started, spec.name)) from None
+    run_dir = _run_dir(root, started, spec.name)
     outputs = {name: art.path for name, art in task.outputs.items() if getattr(art, "path", None)}
-    return LocalRun(outputs, run_dir, executed_steps(run_dir), time.time() - started)
+    values = {name: v for name, v in task.outputs.items() if not hasattr(v, "path")}
+    return LocalRun(outputs, run_dir, executed_steps(run_dir), time.time() - started, values)
 
 
 def read_token(token: str | None) -> str | None:
@@ -115,14 +150,15 @@ def read_token(token: str | None) -> str | None:
 
 def submit(host: str, params: dict, namespace: str | None = None, experiment: str | None = None,
            run_name: str | None = None, token: str | None = None, wait: bool = False,
-           timeout: int = 6 * 3600, package: Path = COMPILED) -> dict:
-    """Upload the compiled spec as a run (`kfp.Client.create_run_from_pipeline_package`); returns run id, URL and,
-    with `wait`, the final state."""
+           timeout: int = 6 * 3600, package: Path | None = None, pipeline: str = "saferlhf") -> dict:
+    """Upload a compiled spec (default: the pipeline's checked-in one) as a run
+    (`kfp.Client.create_run_from_pipeline_package`); returns run id, URL and, with `wait`, the final state."""
     import kfp
     import urllib3
     from kfp_server_api.exceptions import ApiException
 
-    check_params(params)
+    params = check_params(params, pipeline)
+    package = package or get_pipeline(pipeline).compiled
     if not package.is_file():
         raise UserError(f"{package} not found; run `saferlhf pipeline compile` first")
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # retry warnings would bury the error line

@@ -302,21 +302,25 @@ def _pipelines(module: str):
     raise UserError("pipelines/saferlhf_pipeline.py not found: run from the repository root (or /app in the image)")
 
 
+PIPELINE_HELP = "Which pipeline: saferlhf (train, assess, register) or monitor (drift check of the scorer's log)."
+
+
 @pipeline_app.command("compile")
-def pipeline_compile(output: Optional[Path] = typer.Option(None, "--output", "-o",
-                                                           help="Where to write (default: pipelines/saferlhf_pipeline.yaml).")):
-    """Compile the pipeline to its KFP v2 spec YAML."""
-    mod = _pipelines("saferlhf_pipeline")
-    typer.echo(str(mod.compile_pipeline(output or mod.COMPILED)))
+def pipeline_compile(output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o",
+                                                               help="Folder to write to (default: pipelines/, where the specs are checked in).")):
+    """Compile both pipelines to their KFP v2 spec YAMLs (saferlhf_pipeline.yaml, monitor_pipeline.yaml)."""
+    for path in _pipelines("runner").compile_all(output_dir):
+        typer.echo(str(path))
 
 
 @pipeline_app.command("run")
 def pipeline_run(ctx: typer.Context,
                  config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
                  param: list[str] = typer.Option([], "--param", "-p", help="Pipeline parameter name=value (repeatable)."),
-                 publish: bool = typer.Option(True, help="Copy the run's artifacts into the output root's layout.")):
+                 publish: bool = typer.Option(True, help="Copy the run's artifacts into the output root's layout."),
+                 pipeline: str = typer.Option("saferlhf", "--pipeline", help=PIPELINE_HELP)):
     """Run the whole pipeline locally (kfp.local, one subprocess per step, step cache on), publish it to outputs/
-    and print a summary."""
+    and print a summary (the monitor pipeline: its verdict and where its report is, as JSON)."""
     from saferlhf.pipeline import parse_params
     from saferlhf.pipeline.publish import publish as publish_run, render_summary
     from saferlhf.tracking import pipeline_run as mlflow_parent
@@ -326,8 +330,12 @@ def pipeline_run(ctx: typer.Context,
     cfg = load_config(path)  # bad config -> one line now, not a failed step later
     layout = Layout(Path(obj.get("output_root") or cfg.output_root))
     runner = _pipelines("runner")
+    if pipeline == "monitor":  # no parent run: the monitor logs its own `monitor` run, as `saferlhf monitor` does
+        result = runner.run_local(path.read_text() if path else "", parse_params(param), layout, pipeline=pipeline)
+        typer.echo(json.dumps({**result.values, **result.outputs, "run_dir": str(result.run_dir)}, indent=2))
+        return
     result = runner.run_local(path.read_text() if path else "", parse_params(param), layout,
-                              lambda: mlflow_parent(cfg.registry, layout))
+                              lambda: mlflow_parent(cfg.registry, layout), pipeline)
     published = publish_run(result.outputs, layout) if publish else result.outputs
     promotion = Path(result.outputs.get("promotion", ""))
     render_summary(layout, published, result.executed, result.seconds,
@@ -346,8 +354,10 @@ def pipeline_submit(ctx: typer.Context,
                     token: Optional[str] = typer.Option(None, envvar="KF_PIPELINES_TOKEN",
                                                         help="Bearer token (else the file at $KF_PIPELINES_SA_TOKEN_PATH)."),
                     wait: bool = typer.Option(False, help="Wait for the run; exit 1 unless it succeeds."),
-                    timeout: int = typer.Option(6 * 3600, help="Seconds --wait waits.")):
-    """Submit the compiled pipeline (pipelines/saferlhf_pipeline.yaml) to a Kubeflow Pipelines cluster."""
+                    timeout: int = typer.Option(6 * 3600, help="Seconds --wait waits."),
+                    pipeline: str = typer.Option("saferlhf", "--pipeline", help=PIPELINE_HELP)):
+    """Submit a compiled pipeline (pipelines/saferlhf_pipeline.yaml, or monitor_pipeline.yaml) to a Kubeflow
+    Pipelines cluster."""
     from saferlhf.pipeline import parse_params
 
     params = parse_params(param)
@@ -355,7 +365,8 @@ def pipeline_submit(ctx: typer.Context,
     if path and "config" not in params:
         load_config(path)  # a bad file fails here, not in the cluster
         params["config"] = path.read_text()
-    out = _pipelines("runner").submit(host, params, namespace, experiment, run_name, token, wait, timeout)
+    out = _pipelines("runner").submit(host, params, namespace, experiment, run_name, token, wait, timeout,
+                                      pipeline=pipeline)
     typer.echo(f"run {out['run_id']}: {out['url']}")
     if wait:
         typer.echo(f"final state: {out['state']}")

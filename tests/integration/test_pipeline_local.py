@@ -1,6 +1,7 @@
 """A real kfp.local run of the whole pipeline (`saferlhf pipeline run`: every step a subprocess, real stages) on a
 tiny config: artifacts published in the seed's layout, metrics on the Metrics artifacts, a rerun served from the
-step cache, and a failing step named in one line."""
+step cache, and a failing step named in one line. Then the drift-monitor pipeline (`--pipeline monitor`) on small
+generated prediction logs: normal traffic passes, a jailbreak surge fails the run or, told not to, reports it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from saferlhf.data.loader import LABEL_COLUMNS, load_labels
+from saferlhf.reward.evaluate import reference_frame
+from saferlhf.signals import DEFAULT_WEIGHTS
 from tests.conftest import REPO
+from tests.unit.test_monitor import log_records, write_log
 
 pytestmark = pytest.mark.slow
 
@@ -30,9 +35,10 @@ TINY = {
 }
 
 
-def pipeline_run(config: Path, *params: str) -> tuple[subprocess.CompletedProcess, float]:
+def pipeline_run(config: Path, *params: str, pipeline: str = "saferlhf") -> tuple[subprocess.CompletedProcess, float]:
     t0 = time.time()
-    args = [SAFERLHF, "--config", str(config), "pipeline", "run"] + [f"--param={p}" for p in params]
+    args = [SAFERLHF, "--config", str(config), "pipeline", "run", "--pipeline", pipeline]
+    args += [f"--param={p}" for p in params]
     # MLflow stage logging off (SAFERLHF_TRACKING=0): it is tested with the registry; here it would only add time
     r = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=2400,
                        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -85,3 +91,68 @@ def test_a_failing_step_is_named_in_one_line(first_run):
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: pipeline step 'train-reward' failed: "), last
     assert "nonexistent" in last
+
+
+# ---------------------------------------------------------------- drift-monitor pipeline
+
+
+@pytest.fixture(scope="module")
+def drift_inputs(tiny_layout, tmp_path_factory):
+    """A config (output root only), the reference (the test split's labels as scores) and two prediction logs of
+    300 records each: normal traffic drawn from the reference's distribution, and a jailbreak surge."""
+    labels = load_labels(tiny_layout.labels)
+    test = labels[labels["split"] == "test"].reset_index(drop=True)
+    surge = labels[labels["category"].isin(["jailbreak", "adversarial"]) & (labels["response_type"] == "unsafe")]
+    root = tmp_path_factory.mktemp("monitor_pipeline")
+    reference = root / "reference_scores.parquet"
+    reference_frame(test, test[LABEL_COLUMNS].to_numpy(), DEFAULT_WEIGHTS).to_parquet(reference, index=False)
+    for name, rows in (("normal", test), ("surge", surge)):
+        write_log(root / name / "predictions.jsonl", log_records(rows, 300, seed=1))
+    config = root / "monitor.yaml"
+    config.write_text(yaml.safe_dump({"output_root": str(root / "outputs")}))
+    return config, root, reference
+
+
+def monitor_run(drift_inputs, log: str, *params: str) -> tuple[subprocess.CompletedProcess, float]:
+    config, root, reference = drift_inputs
+    return pipeline_run(config, f"log={root / log}", f"reference={reference}", *params, pipeline="monitor")
+
+
+def last_json(stdout: str) -> dict:
+    """The JSON the monitor run prints last (kfp.local's step logs come before it on stdout)."""
+    text = "\n" + stdout
+    return json.loads(text[text.rindex("\n{\n") + 1:])
+
+
+def test_monitor_pipeline_passes_normal_traffic(drift_inputs):
+    r, seconds = monitor_run(drift_inputs, "normal")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = last_json(r.stdout)
+    assert out["passed"] is True and out["drifted"] == ""
+    assert "<html" in Path(out["report"]).read_text()[:2000].lower()  # Evidently's report
+    assert json.loads(Path(out["snapshot"]).read_text())["summary"]["records"] == 300
+    metrics = json.loads(next(Path(out["run_dir"]).rglob("monitor-drift/metrics")).read_text())
+    assert metrics["passed"] == 1.0 and metrics["drift_share"] < 0.5
+    assert metrics["unsafe_rate"] <= metrics["unsafe_rate_ceiling"]
+    assert {"safety.drift_score", "safety.drifted", "toxicity.drift_score"} <= metrics.keys()
+    assert seconds < 120
+
+
+def test_monitor_pipeline_fails_the_step_on_drift(drift_inputs):
+    r, _ = monitor_run(drift_inputs, "surge")  # fail_on_drift defaults to true
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-3000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: pipeline step 'monitor-drift' failed: DriftDetected: drift detected: "), last
+    assert "safety" in last and "toxicity" in last
+    run_dir = Path(re.search(r"files in (\S+)$", last).group(1))
+    assert next(run_dir.rglob("monitor-drift/report")).stat().st_size > 0  # the report is there to read
+
+
+def test_monitor_pipeline_reports_drift_when_told_not_to_fail(drift_inputs):
+    r, _ = monitor_run(drift_inputs, "surge", "fail_on_drift=false", "window=1000")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = last_json(r.stdout)
+    assert out["passed"] is False
+    assert {"safety", "toxicity"} <= set(out["drifted"].split(","))
+    metrics = json.loads(next(Path(out["run_dir"]).rglob("monitor-drift/metrics")).read_text())
+    assert metrics["passed"] == 0.0 and metrics["safety.drifted"] == 1.0

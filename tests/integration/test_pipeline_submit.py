@@ -99,6 +99,17 @@ def test_submit_sends_the_compiled_spec_and_waits(kfp_server):
     assert run["runtime_config"]["parameters"] == {"rl_steps": 7, "objective": "lagrangian"}
 
 
+def test_submit_the_drift_monitor_pipeline(kfp_server):
+    handler, url = kfp_server
+    r = submit("--host", url, "--pipeline", "monitor", "--param", "window=5000", "--param", "fail_on_drift=false")
+    assert r.returncode == 0, r.stderr
+    run = next(q["body"] for q in handler.requests if q["path"] == "/apis/v2beta1/runs")
+    compiled = yaml.safe_load((REPO / "pipelines" / "monitor_pipeline.yaml").read_text())
+    assert run["pipeline_spec"]["pipelineInfo"] == compiled["pipelineInfo"]
+    assert compiled["pipelineInfo"]["name"] == "saferlhf-drift-monitor"
+    assert run["runtime_config"]["parameters"] == {"window": "5000", "fail_on_drift": False}  # a str parameter
+
+
 def test_submit_reads_the_service_account_token_file(kfp_server, tmp_path: Path):
     handler, url = kfp_server
     token = tmp_path / "token"

@@ -10,7 +10,8 @@ import pytest
 
 from saferlhf.artifacts import Layout
 from saferlhf.errors import UserError
-from saferlhf.pipeline import parse_params, publish, resolve_config, section_payloads
+from saferlhf.pipeline import DriftDetected, monitor_payload, monitor_step, parse_params, publish, resolve_config, \
+    section_payloads
 from saferlhf.pipeline.config import stage_config
 from saferlhf.pipeline.steps import headline, log_metrics, run_stage, step_io
 from tests.conftest import REPO
@@ -89,3 +90,51 @@ def test_publish_copies_into_the_layout(tmp_path: Path):
     assert layout.probes_report.read_text() == "{}" and set(done) == {"reward_model", "reward_onnx", "probes_report"}
     publish({"reward_model": str(src / "rm")}, layout)  # republishing the model keeps its ONNX export
     assert (layout.reward_onnx / "model.onnx").is_file()
+
+
+def test_monitor_payload_sets_the_monitor_section():
+    payload = monitor_payload("monitor:\n  min_records: 20\n  window: 7d\n", {"monitor": {"drift_method": "psi"}},
+                              "v1", window="", min_records=0, max_drift_share=0.3)
+    section, cfg = stage_config(payload)
+    assert section == "monitor" and json.loads(payload)["code_version"] == "v1"
+    assert (cfg.window, cfg.min_records, cfg.max_drift_share, cfg.drift_method) == ("7d", 20, 0.3, "psi")  # unset keep
+    assert stage_config(monitor_payload("", None, "v1", window="500"))[1].window == "500"
+    with pytest.raises(UserError, match="unknown monitor parameter"):
+        monitor_payload("", None, "v1", windw="1h")
+    with pytest.raises(UserError, match="monitor.window"):
+        monitor_payload("", None, "v1", window="yesterday")
+
+
+def test_monitor_step_writes_its_outputs_and_fails_on_drift(tmp_path: Path, tiny_layout):
+    """The monitor component's body on generated logs (no kfp): normal traffic passes; a surge with fail_on_drift
+    raises after the report, snapshot and metrics are written, and leaves error.txt for `pipeline run` to quote."""
+    from saferlhf.data.loader import LABEL_COLUMNS, load_labels
+    from saferlhf.reward.evaluate import reference_frame
+    from saferlhf.signals import DEFAULT_WEIGHTS
+    from tests.unit.test_monitor import log_records, write_log
+
+    labels = load_labels(tiny_layout.labels)
+    test = labels[labels["split"] == "test"].reset_index(drop=True)
+    surge = labels[labels["category"].isin(["jailbreak", "adversarial"]) & (labels["response_type"] == "unsafe")]
+    reference = tmp_path / "reference_scores.parquet"
+    reference_frame(test, test[LABEL_COLUMNS].to_numpy(), DEFAULT_WEIGHTS).to_parquet(reference, index=False)
+    payload = monitor_payload("", None, "t", window="")
+    for name, rows, fail in (("normal", test, True), ("surge", surge, True), ("reported", surge, False)):
+        log = write_log(tmp_path / name / "predictions.jsonl", log_records(rows, 300, seed=1))
+        task = tmp_path / "runs" / name
+        metrics = SimpleNamespace(path=str(task / "metrics"), log_metric=lambda k, v: None)
+        report, snapshot = task / "report", task / "snapshot"
+        if name == "surge":
+            with pytest.raises(DriftDetected, match="drifted signals .*safety"):
+                monitor_step(payload, str(log), str(reference), fail, str(report), str(snapshot), metrics)
+            assert (task / "error.txt").read_text().startswith("DriftDetected: drift detected: ")
+        else:
+            summary = monitor_step(payload, str(log), str(reference), fail, str(report), str(snapshot), metrics)
+            assert summary["passed"] is (name == "normal") and summary["report"] == str(report)
+        assert "<html" in report.read_text()[:2000].lower()
+        assert json.loads(snapshot.read_text())["summary"]["records"] == 300
+        numbers = json.loads(Path(metrics.path).read_text())
+        assert numbers["passed"] == float(name == "normal") and "safety.drift_score" in numbers
+        assert not (task / "monitoring").exists()  # the scratch folder is gone
+    with pytest.raises(UserError, match="no drift reference"):
+        monitor_step(payload, str(log), "", True, str(tmp_path / "x" / "report"), str(tmp_path / "x" / "s"), metrics)

@@ -21,6 +21,7 @@ from saferlhf.pipeline.steps import ARTIFACT_PLACES, ASSESSMENTS, STEPS
 from tests.conftest import REPO
 
 COMPILED = REPO / "pipelines" / "saferlhf_pipeline.yaml"
+MONITOR_COMPILED = REPO / "pipelines" / "monitor_pipeline.yaml"
 TRAINING_STEPS = ("train-reward", "train-rl")
 
 
@@ -41,10 +42,12 @@ def all_tasks(spec) -> dict[str, pipeline_spec_pb2.PipelineTaskSpec]:
 
 def test_compiled_yaml_is_not_stale(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k != "SAFERLHF_IMAGE"}  # the default image tag is checked in
-    out = tmp_path / "pipeline.yaml"
-    subprocess.run([str(REPO / ".venv/bin/saferlhf"), "pipeline", "compile", "-o", str(out)], cwd=REPO, env=env,
-                   check=True, capture_output=True, timeout=120)
-    assert out.read_text() == COMPILED.read_text(), "pipelines/saferlhf_pipeline.yaml is stale: run `saferlhf pipeline compile`"
+    r = subprocess.run([str(REPO / ".venv/bin/saferlhf"), "pipeline", "compile", "-o", str(tmp_path)], cwd=REPO,
+                       env=env, check=True, capture_output=True, text=True, timeout=120)
+    assert r.stdout.splitlines() == [str(tmp_path / p.name) for p in (COMPILED, MONITOR_COMPILED)]  # one line each
+    for compiled in (COMPILED, MONITOR_COMPILED):
+        assert (tmp_path / compiled.name).read_text() == compiled.read_text(), \
+            f"pipelines/{compiled.name} is stale: run `saferlhf pipeline compile`"
 
 
 def test_spec_reads_like_the_recipe(spec):
@@ -123,3 +126,26 @@ def test_config_step_emits_one_section_per_stage(spec):
     assert set(PARAM_FIELDS) | {"seed", "config", "overrides", "code_version", "gpus"} == pipeline_params
     for section, field in (t for targets in PARAM_FIELDS.values() for t in targets):
         assert field in Config.model_fields[section].annotation.model_fields, (section, field)
+
+
+def test_monitor_spec_reads_like_the_recipe():
+    """resolve-monitor-config -> monitor-drift; the check is never cached (the log grows behind the same path) nor
+    retried (drift is a finding), and has the CronJob's resources on the project image."""
+    spec = json_format.ParseDict(yaml.safe_load(MONITOR_COMPILED.read_text()), pipeline_spec_pb2.PipelineSpec())
+    assert spec.pipeline_info.name == "saferlhf-drift-monitor"
+    tasks = dict(spec.root.dag.tasks)
+    assert set(tasks) == {"resolve-monitor-config", "monitor-drift"}
+    check = tasks["monitor-drift"]
+    assert list(check.dependent_tasks) == ["resolve-monitor-config"]
+    assert not check.caching_options.enable_cache and check.retry_policy.max_retry_count == 0
+    assert tasks["resolve-monitor-config"].caching_options.enable_cache
+    _, outs, params = _io(spec.components["comp-monitor-drift"])
+    assert {"stage", "log", "reference", "fail_on_drift"} == params
+    assert {"report", "snapshot", "metrics"} == outs
+    assert {"passed", "drifted"} == set(spec.components["comp-monitor-drift"].output_definitions.parameters)
+    assert {"log", "reference", "window", "min_records", "max_drift_share", "fail_on_drift", "config", "overrides",
+            "code_version"} == set(spec.root.input_definitions.parameters)
+    container = spec.deployment_spec.fields["executors"].struct_value.fields["exec-monitor-drift"].struct_value \
+        .fields["container"].struct_value.fields
+    assert container["image"].string_value.startswith("saferlhf:")
+    assert {"cpuLimit", "memoryLimit"} <= set(container["resources"].struct_value.fields)

@@ -98,6 +98,22 @@ def section_payloads(cfg: Config, sections: list[str], code_version: str) -> dic
     return out
 
 
+# Drift-monitor pipeline parameters, each setting the `monitor` field of the same name (UNSET keeps the YAML's).
+MONITOR_PARAMS = ("window", "min_records", "max_drift_share")
+
+
+def monitor_payload(config: str, overrides: dict | None, code_version: str, **params: Any) -> str:
+    """The drift-monitor pipeline's `monitor` section payload: the YAML, then `overrides`, then its parameters."""
+    unknown = sorted(set(params) - set(MONITOR_PARAMS))
+    if unknown:
+        raise UserError(f"unknown monitor parameter(s) {', '.join(unknown)} (known: {', '.join(MONITOR_PARAMS)})")
+    merged = dict(overrides or {})
+    section = merged.get("monitor", {})
+    fields = {k: v for k, v in params.items() if v not in UNSET}
+    merged["monitor"] = {**section, **fields} if isinstance(section, dict) else section  # not a dict: resolve says so
+    return section_payloads(resolve_config(config, merged), ["monitor"], code_version)["monitor"]
+
+
 def stage_config(payload: str) -> tuple[str, StageConfig]:
     """(section, stage config) from a `section_payloads` string; artifact-supplied path fields are cleared."""
     data = json.loads(payload)

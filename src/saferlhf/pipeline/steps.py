@@ -5,6 +5,7 @@ logged on the `Metrics` artifact and a report written. Duck-typed on kfp's artif
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import importlib
 import json
@@ -140,6 +141,16 @@ def _track(section: str, cfg, layout: Layout, result: dict) -> None:
     track_stage(RegistryConfig(), layout, section, cfg, result)
 
 
+@contextlib.contextmanager
+def error_note(task_dir: Path):
+    """A failure inside leaves `error.txt` (its first line) in the task folder, for `saferlhf pipeline run` to quote."""
+    try:
+        yield
+    except Exception as e:
+        write_text(task_dir / "error.txt", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}\n")
+        raise
+
+
 def component_step(payload: str, step: str, artifacts: dict[str, str], metrics: Any, report: str,
                    fmt: str = "html") -> dict:
     """A whole component body: run the step's stage on its artifacts (name -> path), log its headline metrics,
@@ -148,11 +159,8 @@ def component_step(payload: str, step: str, artifacts: dict[str, str], metrics: 
     spec = STEPS[step]
     inputs, outputs = step_io(step, artifacts)
     task_dir = Path(report).parent
-    try:
+    with error_note(task_dir):
         result = run_stage(payload, spec.run, inputs, outputs, str(task_dir / "layout"))
-    except Exception as e:
-        write_text(task_dir / "error.txt", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}\n")
-        raise
     log_metrics(metrics, result)
     write_report(report, spec.title, result, list(outputs.values()), fmt)
     return result
@@ -282,3 +290,54 @@ def register_step(payload: str, promote: bool, artifacts: dict[str, str], decisi
     gate = Path(decision).read_text() if Path(decision).is_file() else ""
     write_text(Path(registration), f"# Registration ({verdict})\n\n| model | action |\n|---|---|\n{rows}\n\n{gate}")
     return result
+
+
+# ---------------------------------------------------------------- drift monitor
+
+
+class DriftDetected(RuntimeError):
+    """The monitor found drift and its step was asked to fail on it (the alert, like the CronJob's exit 1)."""
+
+
+def monitor_metrics(summary: dict) -> dict:
+    """What the monitor step logs on its Metrics artifact: verdict, drift share, unsafe rate against its ceiling,
+    and per signal the drift test's score (p-value or distance) and verdict (1 = drifted)."""
+    keys = ("drift_share", "unsafe_rate", "unsafe_rate_ceiling", "reference_unsafe_rate", "refusal_rate", "records",
+            "reference_records", "skipped_lines")
+    signals = {col: {"drift_score": c.get("score"), "drifted": float(bool(c.get("drifted")))}
+               for col, c in summary.get("columns", {}).items()}
+    return {"passed": float(summary["passed"]), **{k: summary.get(k) for k in keys}, **signals}
+
+
+def monitor_step(payload: str, log: str, reference: str, fail_on_drift: bool, report: str, snapshot: str,
+                 metrics: Any) -> dict:
+    """The monitor component's body: `run_monitor` on the prediction log vs the reference (either, when empty, the
+    `monitor` section's own), its Evidently HTML report and JSON snapshot copied to the outputs, `monitor_metrics`
+    logged. With `fail_on_drift`, drift raises DriftDetected once the outputs are written, so the run fails."""
+    from saferlhf.config import MonitorConfig, RegistryConfig
+    from saferlhf.errors import UserError
+    from saferlhf.monitor import run_monitor
+
+    _, section = stage_config(payload)
+    task_dir = Path(report).parent
+    scratch = task_dir / "monitoring"
+    with error_note(task_dir):
+        cfg = MonitorConfig.model_validate({**section.model_dump(), "log": log or section.log,
+                                            "reference": reference or section.reference, "output_dir": str(scratch)})
+        if not cfg.reference:  # the CLI's default (<output_root>/models/...) means nothing inside a step
+            raise UserError("no drift reference: pass `reference` (a parquet/CSV path on a mounted volume or "
+                            "models:/saferlhf-reward-onnx@champion)")
+        # like the other steps, log to MLflow only when the pod (or `pipeline run`) names a tracking server or file
+        registry = RegistryConfig(tracking=bool(os.environ.get("MLFLOW_TRACKING_URI")))
+        summary = run_monitor(cfg, Layout(scratch / "layout"), registry)
+        for src, dst in ((summary["report"], report), (summary["snapshot"], snapshot)):
+            Path(dst).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+        log_metrics(metrics, monitor_metrics(summary))
+        shutil.rmtree(scratch, ignore_errors=True)
+        summary = relocate({k: v for k, v in summary.items() if k != "history"},
+                           {summary["report"]: report, summary["snapshot"]: snapshot})
+        if fail_on_drift and not summary["passed"]:
+            raise DriftDetected(f"drift detected: drifted signals {', '.join(summary['drifted_columns']) or 'none'}; "
+                                f"failed tests: {'; '.join(summary['failed_tests'])}")
+    return summary
