@@ -179,6 +179,8 @@ class RLConfig(StageConfig):
     """KL target of the adaptive controller (nats per token)."""
     kl_horizon: int = Field(100, ge=1)
     """Horizon of the adaptive KL controller, in steps."""
+    min_kl_coef: float = Field(0.0, ge=0)
+    """Floor of the adaptive beta: KL is ~0 while the policy still sits on its reference, and without a floor the controller spends those first steps shrinking the beta it needs once the policy moves."""
     cost_threshold: float = Field(0.2, ge=0, le=1)
     """Lagrangian mode: allowed mean cost (unsafety)."""
     lambda_init: float = Field(1.0, gt=0)

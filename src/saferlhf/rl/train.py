@@ -103,7 +103,8 @@ def _make_callback(cfg: RLConfig, reward_fn: SafetyReward, stats: list[dict]):
                           "completion_length": logs.get("completions/mean_length"),
                           "over_refusal": logs.get("rules/over_refusal"), "degenerate": logs.get("rules/degenerate")})
             if cfg.adaptive_kl and kl is not None:
-                self.trainer.beta = adaptive_kl_update(self.trainer.beta, kl, cfg.target_kl, 1, cfg.kl_horizon)
+                self.trainer.beta = max(cfg.min_kl_coef,
+                                        adaptive_kl_update(self.trainer.beta, kl, cfg.target_kl, 1, cfg.kl_horizon))
             reward_fn.update_lambda()
 
     return SafeRLCallback()
