@@ -171,6 +171,11 @@ class RLConfig(StageConfig):
     """Maximum completion length in tokens."""
     temperature: float = Field(1.0, gt=0)
     """Sampling temperature during RL."""
+    top_k: int = Field(50, ge=0)
+    """Top-k sampling during RL (0 = off); the same truncation as `policy generate` and evaluation, and it keeps
+    near-zero-probability tokens out of the samples, whose log-ratio to the reference spikes the KL estimate."""
+    top_p: float = Field(0.95, gt=0, le=1)
+    """Nucleus sampling mass during RL (as in generation and evaluation)."""
     init_kl_coef: float = Field(0.1, gt=0)
     """Initial KL coefficient beta (must be > 0: beta = 0 skips the reference model)."""
     adaptive_kl: bool = True

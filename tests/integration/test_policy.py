@@ -78,3 +78,25 @@ def test_training_stats_have_documented_keys_and_controllers_moved(tiny_rl_polic
     assert (tiny_rl_policy / "plots" / "training_curves.png").stat().st_size > 1000
     model, tok = load_policy(tiny_rl_policy)
     assert tok.padding_side == "left"
+
+
+def test_padding_aware_positions_make_left_padding_invisible(tiny_base_policy):
+    """TRL scores left-padded rows without position ids; with the hook a padded prompt gets the same next-token
+    distribution as the prompt alone (without it GPT-2 would shift its positions by the padding)."""
+    import torch
+
+    from saferlhf.policy import format_prompt, load_policy, use_padding_aware_positions
+
+    model, tok = load_policy(tiny_base_policy)
+    short, long = format_prompt("Hi"), format_prompt("Tell me a long story about a lighthouse keeper and the sea")
+    alone = tok([short], return_tensors="pt")
+    batch = tok([short, long], return_tensors="pt", padding=True)  # the tokenizer pads on the left
+    assert batch["attention_mask"][0, 0] == 0
+
+    def last_logits(enc):
+        with torch.no_grad():
+            return model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0, -1]
+
+    assert not torch.allclose(last_logits(alone), last_logits(batch), atol=1e-4)  # positions shifted by padding
+    use_padding_aware_positions(model)
+    torch.testing.assert_close(last_logits(batch), last_logits(alone), atol=1e-4, rtol=1e-4)

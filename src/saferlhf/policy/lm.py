@@ -122,6 +122,29 @@ def train_lm(model, tokenizer, examples, cfg: PolicyConfig) -> list[float]:
     return history
 
 
+def use_padding_aware_positions(model) -> None:
+    """Derive position ids from the attention mask whenever a caller passes a mask but no positions.
+
+    Why: GPT-2 adds absolute position embeddings and, given no `position_ids`, numbers tokens 0..T-1. `generate()`
+    derives positions from the mask (a left-padded prompt starts at position 0), but TRL's log-prob pass calls
+    `model(input_ids, attention_mask)` on the same left-padded rows without positions, so a prompt padded by k
+    tokens was scored k positions off from how it was sampled: the policy gradient and the KL to the reference
+    were computed under another distribution than the samples came from (KL spikes of 1-1.6 nats/token)."""
+    import inspect
+
+    if "position_ids" not in inspect.signature(model.forward).parameters:
+        return
+
+    def hook(module, args, kwargs):
+        ids, mask = kwargs.get("input_ids", args[0] if args else None), kwargs.get("attention_mask")
+        if (kwargs.get("position_ids") is None and kwargs.get("past_key_values") is None and ids is not None
+                and mask is not None and mask.shape == ids.shape):
+            kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T), as generate() does
+        return args, kwargs
+
+    model.register_forward_pre_hook(hook, with_kwargs=True)
+
+
 def save_policy(model, tokenizer, out_dir: str | Path) -> Path:
     """safetensors weights + config + tokenizer (padding_side=left) in one folder."""
     out = Path(out_dir)

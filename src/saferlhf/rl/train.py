@@ -135,7 +135,8 @@ def _grpo_args(cfg: RLConfig, out_dir: str):
     return GRPOConfig(output_dir=out_dir, use_cpu=True, seed=cfg.seed, learning_rate=cfg.learning_rate,
                       per_device_train_batch_size=cfg.batch_size * cfg.num_generations,
                       num_generations=cfg.num_generations, num_iterations=cfg.ppo_epochs, max_steps=cfg.max_steps,
-                      max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, beta=cfg.init_kl_coef,
+                      max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
+                      top_p=cfg.top_p, beta=cfg.init_kl_coef,
                       logging_steps=1, save_strategy="no", report_to="none", disable_dropout=True,
                       lr_scheduler_type="constant", warmup_steps=0, bf16=False, dataloader_num_workers=0,
                       disable_tqdm=False)
@@ -145,7 +146,7 @@ def run_train_rl(cfg: RLConfig, layout: Layout) -> dict:
     """GRPO on the train-split prompts with the reward model as reward; saves the RL policy and its curves."""
     from trl import GRPOTrainer
 
-    from saferlhf.policy import load_policy, save_policy
+    from saferlhf.policy import load_policy, save_policy, use_padding_aware_positions
     from saferlhf.reward.model import RewardScorer
 
     policy_path = resolve(cfg.policy_path, layout.base_policy)
@@ -160,6 +161,9 @@ def run_train_rl(cfg: RLConfig, layout: Layout) -> dict:
                               train_dataset=_prompt_dataset(layout, cfg), processing_class=tokenizer,
                               callbacks=[callback])
         callback.trainer = trainer
+        for m in (trainer.model, getattr(trainer, "ref_model", None)):  # the reference is loaded by TRL itself
+            if m is not None:
+                use_padding_aware_positions(m)
         trainer.train()
     seconds = time.time() - t0
     save_policy(trainer.model.eval(), tokenizer, out)
