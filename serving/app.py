@@ -118,14 +118,15 @@ def _service(request: Request) -> ScoringService:
     return request.app.state.service
 
 
-def _check_model(request: Request, model_name: str) -> None:
-    """Dependency: 404 for another model name (checked before the body is validated)."""
+async def _check_model(request: Request, model_name: str) -> None:
+    """Dependency: 404 for another model name (checked before the body is validated). `async` like the other
+    dependencies: FastAPI runs a plain `def` dependency on its thread pool, a thread hand-off per request."""
     served = request.app.state.settings.model_name
     if model_name != served:
         raise v2.RequestError(f"model {model_name!r} not found; this server serves {served!r}", 404)
 
 
-def _require_token(request: Request) -> None:
+async def _require_token(request: Request) -> None:
     token = request.app.state.settings.api_token
     if token is None or not token.get_secret_value():
         return
