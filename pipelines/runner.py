@@ -150,7 +150,8 @@ def read_token(token: str | None) -> str | None:
 
 def submit(host: str, params: dict, namespace: str | None = None, experiment: str | None = None,
            run_name: str | None = None, token: str | None = None, wait: bool = False,
-           timeout: int = 6 * 3600, package: Path | None = None, pipeline: str = "saferlhf") -> dict:
+           timeout: int = 6 * 3600, package: Path | None = None, pipeline: str = "saferlhf",
+           service_account: str | None = None) -> dict:
     """Upload a compiled spec (default: the pipeline's checked-in one) as a run
     (`kfp.Client.create_run_from_pipeline_package`); returns run id, URL and, with `wait`, the final state."""
     import kfp
@@ -167,7 +168,8 @@ def submit(host: str, params: dict, namespace: str | None = None, experiment: st
             warnings.simplefilter("ignore")  # "client only works with KFP >= 2.0.0-beta.2": we target v2beta1
             client = kfp.Client(host=host, namespace=namespace or "kubeflow", existing_token=read_token(token))
             result = client.create_run_from_pipeline_package(
-                str(package), arguments=params, run_name=run_name, experiment_name=experiment, namespace=namespace)
+                str(package), arguments=params, run_name=run_name, experiment_name=experiment, namespace=namespace,
+                service_account=service_account)
             out = {"run_id": result.run_id, "url": f"{host.rstrip('/')}/#/runs/details/{result.run_id}"}
             if wait:
                 run = result.wait_for_run_completion(timeout)

@@ -355,7 +355,9 @@ def pipeline_submit(ctx: typer.Context,
                                                         help="Bearer token (else the file at $KF_PIPELINES_SA_TOKEN_PATH)."),
                     wait: bool = typer.Option(False, help="Wait for the run; exit 1 unless it succeeds."),
                     timeout: int = typer.Option(6 * 3600, help="Seconds --wait waits."),
-                    pipeline: str = typer.Option("saferlhf", "--pipeline", help=PIPELINE_HELP)):
+                    pipeline: str = typer.Option("saferlhf", "--pipeline", help=PIPELINE_HELP),
+                    service_account: Optional[str] = typer.Option(
+                        None, help="Kubernetes service account the run's pods use (e.g. saferlhf-pipeline-runner).")):
     """Submit a compiled pipeline (pipelines/saferlhf_pipeline.yaml, or monitor_pipeline.yaml) to a Kubeflow
     Pipelines cluster."""
     from saferlhf.pipeline import parse_params
@@ -366,7 +368,7 @@ def pipeline_submit(ctx: typer.Context,
         load_config(path)  # a bad file fails here, not in the cluster
         params["config"] = path.read_text()
     out = _pipelines("runner").submit(host, params, namespace, experiment, run_name, token, wait, timeout,
-                                      pipeline=pipeline)
+                                      pipeline=pipeline, service_account=service_account)
     typer.echo(f"run {out['run_id']}: {out['url']}")
     if wait:
         typer.echo(f"final state: {out['state']}")

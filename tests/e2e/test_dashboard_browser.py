@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,6 +18,7 @@ import pytest
 
 from saferlhf.artifacts import Layout
 from tests.conftest import REPO, free_port
+from tests.servers import stop, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -26,29 +26,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
                  "--disable-component-update", "--disable-sync"]
 SAFERLHF = Path(sys.executable).with_name("saferlhf")
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +52,10 @@ def scorer(tiny_onnx_bundle):
                              "--host", "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_http(f"http://127.0.0.1:{port}/v2/health/ready", proc, 120)
+        wait_ready(f"http://127.0.0.1:{port}/v2/health/ready", proc, 120, what="scorer")
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop(proc)
+        stop(proc, timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +68,10 @@ def dashboard(outputs, scorer) -> str:
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{url}/_stcore/health", proc, 90)
+        wait_ready(f"{url}/_stcore/health", proc, 90, what="dashboard")
         yield url
     finally:
-        stop(proc)
+        stop(proc, timeout=15)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pandas as pd
 import pytest
 
 from saferlhf.data.loader import load_labels
 from tests.conftest import REPO, free_port
+from tests.servers import stop, wait_ready
 from tests.unit.test_monitor import cli
 
 pytestmark = pytest.mark.slow
@@ -33,26 +32,11 @@ def scorer(tiny_onnx_bundle, tiny_layout, tmp_path_factory):
            str(tiny_onnx_bundle), "--precision", "fp32", "--port", str(port), "--log-dir", str(log_dir), "--threads", "1"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"scorer did not start: {(tmp / 'server.log').read_text()[-3000:]}")
-        time.sleep(0.5)
+    wait_ready(f"{url}/v2/health/ready", proc, 180, tmp / "server.log", "scorer")
     try:
         yield url, log_dir
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def test_normal_passes_then_jailbreak_surge_fails(scorer, tiny_layout, tiny_reward_model, tmp_path, monkeypatch,

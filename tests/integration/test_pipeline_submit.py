@@ -84,7 +84,7 @@ def submit(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_submit_sends_the_compiled_spec_and_waits(kfp_server):
     handler, url = kfp_server
     r = submit("--host", url, "--experiment", "safety", "--run-name", "nightly", "--param", "rl_steps=7",
-               "--param", "objective=lagrangian", "--token", "s3cret", "--wait")
+               "--param", "objective=lagrangian", "--token", "s3cret", "--service-account", "saferlhf-runner", "--wait")
     assert r.returncode == 0, r.stderr
     assert f"{url}/#/runs/details/run-42" in r.stdout
     assert "final state: SUCCEEDED" in r.stdout
@@ -97,6 +97,7 @@ def test_submit_sends_the_compiled_spec_and_waits(kfp_server):
     assert run["pipeline_spec"]["root"] == compiled["root"]
     assert run["display_name"] == "nightly" and run["experiment_id"] == "exp-1"
     assert run["runtime_config"]["parameters"] == {"rl_steps": 7, "objective": "lagrangian"}
+    assert run["service_account"] == "saferlhf-runner"
 
 
 def test_submit_the_drift_monitor_pipeline(kfp_server):

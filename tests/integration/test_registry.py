@@ -4,15 +4,11 @@ failing, rollback, and `models:/saferlhf-reward-onnx@champion` scoring like the 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +18,7 @@ import pytest
 from saferlhf.artifacts import Layout
 from saferlhf.config import RegistryConfig
 from tests.conftest import TINY_REWARD, free_port
+from tests.servers import stop, wait_ready
 
 pytestmark = pytest.mark.slow
 ONNX = "saferlhf-reward-onnx"
@@ -39,18 +36,7 @@ def mlflow_server(tmp_path_factory):
     # own process group: the server forks uvicorn and job-queue workers, and teardown must stop all of them
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            _stop(proc)
-            pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.5)
+    wait_ready(f"{url}/health", proc, 120, root / "server.log", "mlflow server", group=True)
     old = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = url
     yield url
@@ -58,19 +44,8 @@ def mlflow_server(tmp_path_factory):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = old
-    _stop(proc)
+    stop(proc, timeout=5, group=True)  # uvicorn may take long to drain: no need, its data is temporary
     log.close()
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the server and every process it forked (they share its process group)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):  # uvicorn may take long to drain: no need, data is tmp
-        proc.wait(timeout=5)
-    time.sleep(1)  # forked workers exit with their parent; give them a moment
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group
 
 
 def export_onnx(model_dir: Path, out_dir: Path) -> Path:

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import REPO, free_port
+from tests.servers import stop, wait_ready
 
 pytestmark = pytest.mark.slow
 INFER = "/v2/models/saferlhf-reward/infer"
@@ -43,25 +43,11 @@ def run_scorer(model: Path, log_dir: Path, *args: str, token: str | None = None)
     out = open(log_dir.parent / f"server-{port}.log", "w")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"scorer did not start: {Path(out.name).read_text()[-3000:]}")
-        time.sleep(0.3)
+    wait_ready(f"{url}/v2/health/ready", proc, 120, Path(out.name), "scorer")
     try:
         yield url, proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)  # SIGTERM: the graceful shutdown flushes the prediction log
         out.close()
 
 

@@ -71,44 +71,40 @@ def onnx_bundle_files(onnx_dir: Path, reward_dir: Path | None) -> list[Path]:
     return files
 
 
-def log_reward_onnx(onnx_dir: Path, reward_dir: Path | None = None) -> str:
-    """The ONNX export as a torch-free pyfunc: DataFrame(prompt, response) -> four scores + reward."""
+def _log_code_model(files: list[Path], code: str, artifact: str, folder_name: str, signature, input_example,
+                    requirements: list[str], model_config: dict | None = None) -> str:
+    """Stage `files` as `artifacts/<folder_name>/` of a models-from-code pyfunc (`code_models/<code>`), which reads
+    them as context.artifacts[artifact]. The folder names are part of the contract: the drift monitor finds a
+    version's reference under artifacts/onnx/ or artifacts/reward_model/."""
     import mlflow
 
+    with staged_folder(files, folder_name) as folder:
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=str(CODE / code), artifacts={artifact: str(folder)}, model_config=model_config,
+            signature=signature, input_example=input_example, pip_requirements=requirements)
+    return info.model_uri
+
+
+def log_reward_onnx(onnx_dir: Path, reward_dir: Path | None = None) -> str:
+    """The ONNX export as a torch-free pyfunc: DataFrame(prompt, response) -> four scores + reward."""
     from saferlhf.registry.pyfunc import OUTPUT_COLUMNS
 
-    with staged_folder(onnx_bundle_files(onnx_dir, reward_dir), "onnx") as bundle:
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(CODE / "onnx_reward.py"), artifacts={"bundle": str(bundle)},
-            model_config={"precision": "fp32"}, signature=_signature(("prompt", "response"), OUTPUT_COLUMNS, "double"),
-            input_example=EXAMPLE, pip_requirements=pins(TORCH_FREE))
-    return info.model_uri
+    return _log_code_model(onnx_bundle_files(onnx_dir, reward_dir), "onnx_reward.py", "bundle", "onnx",
+                           _signature(("prompt", "response"), OUTPUT_COLUMNS, "double"), EXAMPLE, pins(TORCH_FREE),
+                           {"precision": "fp32"})
 
 
 def log_reward_torch(reward_dir: Path) -> str:
     """The PyTorch reward model (safetensors + tokenizer + configs + drift reference; no plots, no ONNX)."""
-    import mlflow
-
     from saferlhf.registry.pyfunc import OUTPUT_COLUMNS
 
     files = [f for f in sorted(reward_dir.iterdir()) if f.is_file()]
-    with staged_folder(files, "reward_model") as folder:
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(CODE / "torch_reward.py"), artifacts={"reward_model": str(folder)},
-            signature=_signature(("prompt", "response"), OUTPUT_COLUMNS, "double"), input_example=EXAMPLE,
-            pip_requirements=pins(WITH_TORCH))
-    return info.model_uri
+    return _log_code_model(files, "torch_reward.py", "reward_model", "reward_model",
+                           _signature(("prompt", "response"), OUTPUT_COLUMNS, "double"), EXAMPLE, pins(WITH_TORCH))
 
 
 def log_policy(policy_dir: Path) -> str:
     """The RL policy (a causal LM folder): DataFrame(prompt) -> DataFrame(response)."""
-    import mlflow
-
-    files = [f for f in sorted(policy_dir.iterdir()) if f.is_file()]
-    with staged_folder(files, "policy") as folder:
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(CODE / "policy.py"), artifacts={"policy": str(folder)},
-            model_config={"max_new_tokens": 48, "temperature": 0.7, "seed": 42},
-            signature=_signature(("prompt",), ("response",), "string"), input_example=EXAMPLE[["prompt"]],
-            pip_requirements=pins(WITH_TORCH))
-    return info.model_uri
+    return _log_code_model([f for f in sorted(policy_dir.iterdir()) if f.is_file()], "policy.py", "policy", "policy",
+                           _signature(("prompt",), ("response",), "string"), EXAMPLE[["prompt"]], pins(WITH_TORCH),
+                           {"max_new_tokens": 48, "temperature": 0.7, "seed": 42})
