@@ -1,0 +1,156 @@
+"""The CLI's machinery: the root `app`, its global options, and `stage_command`, which generates a stage
+command from the stage's config class (one `--flag` per field, its help the field's docstring), so the YAML, the
+CLI, the KFP components and the tests all build the same object. Precedence: flag > YAML section (`--config`) >
+default. `main` turns user errors into one line and exit code 2."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from saferlhf.artifacts import Layout
+from saferlhf.config import Config, StageConfig, load_config, override
+from saferlhf.errors import UserError
+
+log = logging.getLogger("saferlhf")
+
+app = typer.Typer(help="SafeRLHF: safety RLHF as an MLOps system.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+CONFIG_HELP = "YAML config (configs/<name>.yaml); its stage section is the base that flags override."
+
+
+@app.callback()
+def _root(ctx: typer.Context,
+          config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+          output_root: Optional[Path] = typer.Option(None, "--output-root", help="Root of all outputs (default: outputs)."),
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    ctx.obj = {"config": config, "output_root": output_root}
+
+
+def _cli_type(annotation: Any):
+    """Map a config field's type to a type Typer can parse (None = YAML-only field)."""
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _cli_type(args[0])
+    if origin is typing.Literal:
+        return str
+    if origin in (tuple, list):
+        return str  # comma-separated on the command line
+    if annotation in (int, float, str, bool):
+        return annotation
+    return None
+
+
+def _parse_value(field_info, value: Any) -> Any:
+    origin = typing.get_origin(field_info.annotation)
+    if isinstance(value, str) and origin in (tuple, list):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+def resolve_stage(ctx: typer.Context, section: str, local_config: Path | None, flags: dict) -> tuple[StageConfig, Layout]:
+    """Build the stage config (YAML section + flags) and the output layout."""
+    obj = ctx.find_root().obj or {}
+    cfg: Config = load_config(local_config or obj.get("config"))
+    stage_cfg = override(getattr(cfg, section), flags)
+    root = obj.get("output_root") or cfg.output_root
+    return stage_cfg, Layout(Path(root))
+
+
+def track_stage(ctx: typer.Context, local_config: Path | None, section: str, name: str, stage_cfg: StageConfig,
+                layout: Layout, result: dict | None) -> None:
+    """Log a finished stage to MLflow (config section `registry`; SAFERLHF_TRACKING=0 turns it off). A tracking
+    failure is a warning: the stage's outputs are already on disk."""
+    if section in ("registry", "monitor"):  # `registry register` and `monitor run` log their own runs
+        return
+    if section == "serve":  # a long-running service, not a stage run (and keeps mlflow out of its process)
+        return
+    obj = ctx.find_root().obj or {}
+    from saferlhf.tracking import track_stage as log_to_mlflow
+
+    log_to_mlflow(load_config(local_config or obj.get("config")).registry, layout, section, stage_cfg, result, name)
+
+
+def stage_command(group: typer.Typer, name: str, section: str):
+    """Register `fn(cfg, layout) -> dict` as a command whose flags are the fields of `Config.<section>`."""
+    cls = Config.model_fields[section].annotation
+
+    def decorator(fn):
+        params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+                  inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
+                                    default=typer.Option(None, "--config", "-c", help=CONFIG_HELP))]
+        for fname, finfo in cls.model_fields.items():
+            t = _cli_type(finfo.annotation)
+            if t is None:
+                continue
+            flag = "--" + fname.replace("_", "-")
+            decls = [f"{flag}/--no-{fname.replace('_', '-')}"] if t is bool else [flag]
+            params.append(inspect.Parameter(fname, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[t],
+                                            default=typer.Option(None, *decls, help=finfo.description,
+                                                                 show_default=False)))
+
+        def command(ctx: typer.Context, config: Optional[Path] = None, **flags):
+            flags = {k: _parse_value(cls.model_fields[k], v) for k, v in flags.items()}
+            stage_cfg, layout = resolve_stage(ctx, section, config, flags)
+            result = fn(stage_cfg, layout)
+            track_stage(ctx, config, section, fn.__name__, stage_cfg, layout, result)
+            if result is not None:
+                typer.echo(json.dumps(result, indent=2, default=str))
+
+        command.__signature__ = inspect.Signature(params)
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__doc__ = fn.__doc__
+        group.command(name)(command)
+        return fn
+
+    return decorator
+
+
+def repo_module(marker: str, module: str):
+    """Import `module` (e.g. `pipelines.runner`, `serving.launch`) from the repository root that holds `marker`
+    (the working directory, or the checkout this package is installed from; /app in the image). kfp, FastAPI and
+    Streamlit load only for the commands that need them."""
+    import importlib
+
+    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        if (root / marker).is_file():
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            return importlib.import_module(module)
+    raise UserError(f"{marker} not found: run from the repository root (or /app in the image)")
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        # standalone_mode=False makes click *return* a typer.Exit code instead of raising it
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except UserError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as e:  # usage errors (Typer vendors its own click: catch both kinds)
+        import click
+        from typer._click.exceptions import ClickException as TyperClickException
+
+        if isinstance(e, (click.ClickException, TyperClickException)):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
