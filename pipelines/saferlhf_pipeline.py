@@ -5,7 +5,7 @@ ONNX export -> promotion gate -> register. Compile with `saferlhf pipeline compi
 from pathlib import Path
 from typing import NamedTuple
 
-from kfp import compiler, dsl
+from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Markdown, Model
 
 import saferlhf
@@ -90,8 +90,3 @@ def saferlhf_pipeline(config: str = "demo", overrides: dict = {}, code_version: 
                    reward_onnx=onnx.outputs["reward_onnx"], evaluation=gate.outputs["evaluation"],
                    probes_report=gate.outputs["probes_report"], promotion=gate.outputs["decision"])
 
-
-def compile_pipeline(path: Path = COMPILED) -> Path:
-    """Write the pipeline spec YAML (deterministic for the same source and SAFERLHF_IMAGE)."""
-    compiler.Compiler().compile(saferlhf_pipeline, str(path))
-    return path

@@ -21,7 +21,7 @@ from saferlhf.config import ExportConfig
 from saferlhf.errors import UserError
 from saferlhf.io import atomic_write, write_json
 from saferlhf.serve.bundle import FP32_FILE, INT8_FILE, REWARD_CONFIG_FILE, TOKENIZER_FILE, file_sha256
-from saferlhf.serve.scorer import OnnxScorer
+from saferlhf.serve.scorer import OnnxScorer, load_tokenizer
 from saferlhf.signals import SIGNALS, combined_reward
 
 log = logging.getLogger(__name__)
@@ -123,9 +123,10 @@ def _export_fp32(scorer, path: Path, opset: int) -> None:
 
 def _quantize_int8(src: Path, dst: Path, cfg: ExportConfig, model_dir: Path, calib: tuple) -> list[str]:
     """Transformer graph fusion (attention, GELU, layer norm), SmoothQuant on the calibration split, then dynamic
-    INT8 quantization (per-channel weight scales, activation scales computed at run time). Mixed precision where needed: weight nodes matching
-    cfg.int8_keep_fp32 stay fp32, and while the INT8 model misses the bound on the calibration split the most
-    sensitive remaining node (largest error when quantized alone) is kept fp32 too. Returns the fp32 nodes."""
+    INT8 quantization (per-channel weight scales, activation scales computed at run time). Mixed precision where
+    needed: weight nodes matching cfg.int8_keep_fp32 stay fp32, and while the INT8 model misses the bound on the
+    calibration split the most sensitive remaining node (largest error when quantized alone) is kept fp32 too.
+    Returns the fp32 nodes."""
     import onnx
     from onnxruntime.transformers.optimizer import optimize_model
 
@@ -138,9 +139,8 @@ def _quantize_int8(src: Path, dst: Path, cfg: ExportConfig, model_dir: Path, cal
         if cfg.int8_smoothing_alpha > 0:
             from saferlhf.smoothquant import smooth_for_int8
 
-            enc = OnnxScorer(fused, dst.parent / TOKENIZER_FILE, calib[3])
-            smooth_for_int8(fused, fused, lambda p, r: enc.encode([p], [r]), calib[0][:SMOOTHING_SAMPLES],
-                            calib[1][:SMOOTHING_SAMPLES], cfg.int8_smoothing_alpha)
+            smooth_for_int8(fused, fused, load_tokenizer(dst.parent / TOKENIZER_FILE, calib[3]),
+                            calib[0][:SMOOTHING_SAMPLES], calib[1][:SMOOTHING_SAMPLES], cfg.int8_smoothing_alpha)
         graph = onnx.load(str(fused), load_external_data=False).graph
         nodes = [n.name for n in graph.node if n.op_type in ("MatMul", "Attention")]  # the heads' Gemm stay fp32
         keep = [n for n in nodes if any(re.search(p, n) for p in cfg.int8_keep_fp32)]

@@ -14,7 +14,6 @@ residual path, which must stay unscaled). max|X_j| comes from running the fp32 g
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +28,13 @@ def _targets(graph) -> list:
     return [n for n in graph.node if n.op_type in SMOOTHED_OPS and len(n.input) > 1 and n.input[1] in inits]
 
 
-def activation_maxima(model_path: Path, feeds: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Per-channel max |x| of every smoothed node's input over the calibration feeds: tensor name -> (K,)."""
+def activation_maxima(model_path: Path, tokenizer, prompts: list[str], responses: list[str]) -> dict[str, np.ndarray]:
+    """Per-channel max |x| of every smoothed node's input over the calibration pairs, run one pair at a time (as
+    the service runs them): tensor name -> (K,). `tokenizer` is the serving one (`serve.scorer.load_tokenizer`)."""
     import onnx
     import onnxruntime as ort
+
+    from saferlhf.serve.scorer import encode_feed
 
     model = onnx.load(str(model_path))
     names = sorted({n.input[0] for n in _targets(model.graph)})
@@ -41,9 +43,10 @@ def activation_maxima(model_path: Path, feeds: Iterable[dict[str, np.ndarray]]) 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep the tensors as they are
     session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    inputs = {i.name for i in session.get_inputs()}
     maxima: dict[str, np.ndarray] = {}
-    for feed in feeds:
-        for name, value in zip(names, session.run(names, feed)):  # value: (B, T, K)
+    for p, r in zip(prompts, responses):
+        for name, value in zip(names, session.run(names, encode_feed(tokenizer, [p], [r], inputs))):  # (1, T, K)
             m = np.abs(value).reshape(-1, value.shape[-1]).max(0)
             maxima[name] = np.maximum(maxima[name], m) if name in maxima else m
     return maxima
@@ -77,8 +80,6 @@ def smooth(src: Path, dst: Path, maxima: dict[str, np.ndarray], alpha: float) ->
     return done
 
 
-def smooth_for_int8(src: Path, dst: Path, encode: Callable[[str, str], dict[str, np.ndarray]],
-                    prompts: list[str], responses: list[str], alpha: float) -> int:
-    """Calibrate on (prompt, response) pairs, one at a time (as the service runs them), then smooth."""
-    maxima = activation_maxima(src, (encode(p, r) for p, r in zip(prompts, responses)))
-    return smooth(src, dst, maxima, alpha)
+def smooth_for_int8(src: Path, dst: Path, tokenizer, prompts: list[str], responses: list[str], alpha: float) -> int:
+    """Calibrate on (prompt, response) pairs, then smooth."""
+    return smooth(src, dst, activation_maxima(src, tokenizer, prompts, responses), alpha)

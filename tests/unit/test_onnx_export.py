@@ -78,13 +78,12 @@ def test_smoothquant_is_exact_in_fp32_and_narrows_activation_ranges(tiny_onnx_bu
     prompts = ["How do I stay safe online?", "Write an insult about my coworker", "Explain photosynthesis"]
     responses = ["Use strong passwords and updates.", "I can't help with that.", "Plants turn light into sugar."]
     enc = OnnxScorer(src, tok, 64)
-    feeds = [enc.encode([p], [r]) for p, r in zip(prompts, responses)]
-    before = activation_maxima(src, feeds)
+    before = activation_maxima(src, enc.tokenizer, prompts, responses)
     n = smooth(src, dst, before, alpha=0.8)
     matmuls = [x for x in onnx.load(str(src)).graph.node if x.op_type == "MatMul"]
     assert 0 < n <= len(matmuls)
     np.testing.assert_allclose(OnnxScorer(dst, tok, 64).scores(prompts, responses), enc.scores(prompts, responses),
                                atol=1e-4)
-    after = activation_maxima(dst, feeds)  # inputs of the smoothed nodes are now the Mul outputs
+    after = activation_maxima(dst, enc.tokenizer, prompts, responses)  # inputs of the smoothed nodes are now the Mul outputs
     spread = lambda m: float(np.median([v.max() / np.median(v) for v in m.values()]))  # noqa: E731
     assert spread(after) < spread(before)

@@ -143,7 +143,7 @@ def _grpo_args(cfg: RLConfig, out_dir: str):
 
 
 def run_train_rl(cfg: RLConfig, layout: Layout) -> dict:
-    """GRPO on the train-split prompts with the reward model as reward; saves the RL policy and its curves."""
+    """GRPO on the `prompt_splits` prompts with the reward model as reward; saves the RL policy and its curves."""
     from trl import GRPOTrainer
 
     from saferlhf.policy import load_policy, save_policy, use_padding_aware_positions

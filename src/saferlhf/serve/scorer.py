@@ -63,6 +63,15 @@ def load_tokenizer(path: str | Path, max_length: int):
     return tok
 
 
+def encode_feed(tokenizer, prompts: list[str], responses: list[str], input_names) -> dict[str, np.ndarray]:
+    """ONNX Runtime feed for (prompt, response) pairs: the inputs among `input_names`, each (B, T) int64."""
+    encs = tokenizer.encode_batch(list(zip(prompts, responses)))
+    feed = {"input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64)}
+    return {k: v for k, v in feed.items() if k in input_names}
+
+
 class OnnxScorer:
     """Batched scoring on one ONNX Runtime session.
 
@@ -89,7 +98,6 @@ class OnnxScorer:
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.tokenizer = load_tokenizer(tokenizer_path, max_length)
         self.chunk_size = chunk_size
-        self.threads = threads
         self._pool = None
         if self.parallel > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -97,11 +105,7 @@ class OnnxScorer:
             self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="ort-run")
 
     def encode(self, prompts: list[str], responses: list[str]) -> dict[str, np.ndarray]:
-        encs = self.tokenizer.encode_batch(list(zip(prompts, responses)))
-        feed = {"input_ids": np.array([e.ids for e in encs], dtype=np.int64),  # (B, T)
-                "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64)}
-        return {k: v for k, v in feed.items() if k in self.input_names}
+        return encode_feed(self.tokenizer, prompts, responses, self.input_names)
 
     def scores(self, prompts: list[str], responses: list[str]) -> np.ndarray:
         n = len(prompts)
