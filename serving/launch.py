@@ -8,6 +8,7 @@ import logging
 import os
 from pathlib import Path
 
+from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import ServeConfig
 from saferlhf.serve.bundle import resolve_model
 from serving.settings import ENV_PREFIX
@@ -28,15 +29,14 @@ def settings_env(cfg: ServeConfig, output_root: Path) -> dict[str, str]:
 def serve(cfg: ServeConfig, output_root: Path) -> None:
     import uvicorn
 
-    root = Path(output_root)
+    layout = Layout(Path(output_root))
     if cfg.model and cfg.model.startswith("models:/"):
         # download and verify once here; the workers then load the verified local copy
-        bundle = resolve_model(cfg.model, cfg.precision, Path(cfg.cache_dir or root / "serve_cache"),
-                               cfg.model_version)
+        bundle = resolve_model(cfg.model, cfg.precision, resolve(cfg.cache_dir, layout.serve_cache), cfg.model_version)
         cfg = cfg.model_copy(update={"model": str(bundle.folder), "model_version": bundle.version})
     else:  # fail fast with one clear line when the folder is wrong
-        resolve_model(cfg.model or str(root / "models" / "reward_model" / "onnx"), cfg.precision)
-    os.environ.update(settings_env(cfg, root))
+        resolve_model(cfg.model or str(layout.reward_onnx), cfg.precision)
+    os.environ.update(settings_env(cfg, layout.root))
     log.info("scoring service on http://%s:%d (%d worker(s))", cfg.host, cfg.port, cfg.workers)
     uvicorn.run("serving.app:create_app", factory=True, host=cfg.host, port=cfg.port, workers=cfg.workers,
                 app_dir=str(Path(__file__).resolve().parents[1]), access_log=False, log_level="info",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import ServeConfig
 from saferlhf.serve.batcher import MicroBatcher
 from saferlhf.serve.bundle import ModelBundle, resolve_model
@@ -35,9 +36,9 @@ class ScoringService:
     @classmethod
     def build(cls, cfg: ServeConfig, output_root: Path, **hooks) -> ScoringService:
         """Resolve the model (local folder or MLflow URI, sha256-checked), load it, open the prediction log."""
-        root = Path(output_root)
-        source = cfg.model or str(root / "models" / "reward_model" / "onnx")
-        bundle = resolve_model(source, cfg.precision, Path(cfg.cache_dir or root / "serve_cache"), cfg.model_version)
+        layout = Layout(Path(output_root))
+        bundle = resolve_model(cfg.model or str(layout.reward_onnx), cfg.precision,
+                               resolve(cfg.cache_dir, layout.serve_cache), cfg.model_version)
         threads = cfg.threads or cpu_limit()
         if cfg.backend == "torch":
             scorer: Scorer = TorchScorer(bundle.torch_model_dir, threads)
@@ -46,7 +47,7 @@ class ScoringService:
                                 cfg.parallel_runs or threads)
         log.info("serving %s (%s, %s backend, version %s, %d threads)", bundle.folder, bundle.precision,
                  cfg.backend, bundle.version, threads)
-        predlog = (PredictionLog(cfg.log_dir or root / "predictions", cfg.log_max_bytes, cfg.log_raw_text)
+        predlog = (PredictionLog(resolve(cfg.log_dir, layout.predictions), cfg.log_max_bytes, cfg.log_raw_text)
                    if cfg.log_predictions else None)
         return cls(cfg, bundle, scorer, predlog, **hooks)
 
