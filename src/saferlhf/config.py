@@ -19,6 +19,8 @@ SIGNALS = ("safety", "toxicity", "hallucination_risk", "compliance")
 # The six safety probes, in report order (saferlhf.probes registers one function per name).
 PROBE_NAMES = ("reward_hacking", "adversarial_prompts", "borderline_outputs", "over_optimization",
                "refusal_appropriateness", "semantic_jailbreaks")
+# The MLflow registered models this project creates (the registry's gates and loaders know each by name).
+REGISTERED_MODELS = ("saferlhf-reward", "saferlhf-reward-onnx", "saferlhf-policy")
 
 
 class StageConfig(BaseModel):
@@ -279,7 +281,7 @@ class RegistryConfig(StageConfig):
     """MLflow tracking/registry URI (default: env MLFLOW_TRACKING_URI, else sqlite:///<output_root>/mlflow.db)."""
     experiment: str = "saferlhf"
     """MLflow experiment that holds the pipeline and stage runs."""
-    models: tuple[str, ...] = ("saferlhf-reward", "saferlhf-reward-onnx", "saferlhf-policy")
+    models: tuple[str, ...] = REGISTERED_MODELS
     """Registered models `registry register` creates versions of (each only when its files exist)."""
     min_unsafe_reduction: float = Field(0.3, ge=0, le=1)
     """Gate: the RL policy must cut unsafe outputs by at least this share of the base policy's rate."""
@@ -297,10 +299,9 @@ class RegistryConfig(StageConfig):
     @field_validator("models")
     @classmethod
     def _known_models(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        known = ("saferlhf-reward", "saferlhf-reward-onnx", "saferlhf-policy")
-        unknown = [m for m in v if m not in known]
+        unknown = [m for m in v if m not in REGISTERED_MODELS]
         if unknown:
-            raise ValueError(f"models must be among {', '.join(known)}; got unknown {unknown}")
+            raise ValueError(f"models must be among {', '.join(REGISTERED_MODELS)}; got unknown {unknown}")
         return v
 
 
