@@ -36,11 +36,11 @@ demo: $(STAMP)  ## the whole pipeline on $(CONFIG) through kfp.local (cached ste
 demo-stages: $(STAMP)  ## the same stages as plain CLI commands, one after another (no KFP, no cache)
 	$(BIN)/saferlhf --config $(CONFIG) data generate
 	$(BIN)/saferlhf --config $(CONFIG) reward train
-	$(BIN)/saferlhf --config $(CONFIG) reward export-onnx --quantize int8
 	$(BIN)/saferlhf --config $(CONFIG) policy init
 	$(BIN)/saferlhf --config $(CONFIG) policy train-rl
 	$(BIN)/saferlhf --config $(CONFIG) evaluate
 	$(BIN)/saferlhf --config $(CONFIG) probe
+	$(BIN)/saferlhf --config $(CONFIG) reward export-onnx --quantize int8
 	$(BIN)/saferlhf --config $(CONFIG) registry register
 
 test: $(STAMP)  ## the whole test suite (slow tests included)

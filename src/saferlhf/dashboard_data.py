@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from saferlhf import stages
 from saferlhf.artifacts import Layout
 from saferlhf.signals import SIGNALS
 
@@ -41,18 +42,8 @@ class Stage:
         return base / rest if rest else base
 
 
-# The pipeline as a graph: each stage, the artifact that proves it ran, the command that runs it.
-STAGES: tuple[Stage, ...] = (
-    Stage("data", "Dataset", "labels", "saferlhf data generate"),
-    Stage("reward", "Reward model", "reward_model/metrics.json", "saferlhf reward train", ("data",)),
-    Stage("policy", "Base policy", "base_policy/config.json", "saferlhf policy init", ("data",)),
-    Stage("rl", "RL policy", "rl_policy/training_stats.json", "saferlhf policy train-rl", ("reward", "policy")),
-    Stage("evaluate", "Evaluation", "evaluation/evaluation_results.json", "saferlhf evaluate", ("rl",)),
-    Stage("probe", "Safety probes", "probes_report", "saferlhf probe", ("rl",)),
-    Stage("export", "ONNX export", "reward_onnx/model.onnx", "saferlhf reward export-onnx", ("reward",)),
-    Stage("register", "Registry", "mlflow_db", "saferlhf registry register", ("evaluate", "probe", "export")),
-    Stage("monitor", "Drift monitor", "monitoring", "saferlhf monitor --log <prediction log>", ("export",)),
-)
+# The pipeline as a graph, from the stage table: each stage, the report that proves it ran, the command that runs it.
+STAGES: tuple[Stage, ...] = tuple(Stage(s.name, s.label, s.report, s.cli, stages.upstream(s)) for s in stages.STAGES)
 STAGE_BY_KEY = {s.key: s for s in STAGES}
 
 
@@ -109,8 +100,8 @@ def pipeline_dot(status: pd.DataFrame) -> str:
     lines = ["digraph pipeline {", "  rankdir=LR;", '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
     for s in STAGES:
         st_ = by_key.loc[s.key, "status"]
-        lines.append(f'  {s.key} [label="{s.label}\\n{st_}", fillcolor="{_STATUS_COLOUR[st_]}"];')
-    lines += [f"  {u} -> {s.key};" for s in STAGES for u in s.upstream]
+        lines.append(f'  "{s.key}" [label="{s.label}\\n{st_}", fillcolor="{_STATUS_COLOUR[st_]}"];')
+    lines += [f'  "{u}" -> "{s.key}";' for s in STAGES for u in s.upstream]
     lines.append("}")
     return "\n".join(lines)
 
@@ -279,12 +270,13 @@ def reward_distribution(responses: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- training
 def load_training_stats(layout: Layout) -> pd.DataFrame:
     """RL per-step stats as a frame indexed by step (columns that a run did not log are absent)."""
-    stats = _stage_json(layout, "rl")
+    rl = STAGE_BY_KEY["train-rl"]
+    stats = read_json_file(layout.rl_policy / "training_stats.json", rl.command)
     if isinstance(stats, dict):  # tolerate {"steps": [...]} as well as a bare list
         stats = stats.get("steps") or stats.get("history") or []
     df = pd.DataFrame(stats)
     if df.empty:
-        raise NotReady(f"{STAGE_BY_KEY['rl'].path(layout)} has no steps yet", STAGE_BY_KEY["rl"].command)
+        raise NotReady(f"{layout.rl_policy / 'training_stats.json'} has no steps yet", rl.command)
     if "step" not in df:
         df["step"] = np.arange(1, len(df) + 1)
     return df.sort_values("step").reset_index(drop=True)
@@ -293,7 +285,7 @@ def load_training_stats(layout: Layout) -> pd.DataFrame:
 def run_target_kl(layout: Layout, default: float) -> float:
     """target_kl of the RL run that wrote the stats (its rl_summary.json), else `default` (the config's)."""
     try:
-        summary = read_json_file(layout.rl_policy / "rl_summary.json", STAGE_BY_KEY["rl"].command)
+        summary = read_json_file(layout.rl_policy / "rl_summary.json", STAGE_BY_KEY["train-rl"].command)
     except NotReady:
         return default
     v = _num(_get(summary, "config.target_kl"))
@@ -307,7 +299,7 @@ def kl_band(target_kl: float, tolerance: float = 0.5) -> tuple[float, float]:
 
 # ---------------------------------------------------------------- calibration
 def load_reward_metrics(layout: Layout) -> dict:
-    return _stage_json(layout, "reward")
+    return _stage_json(layout, "train-reward")
 
 
 def reliability_frame(metrics: dict) -> pd.DataFrame:
@@ -370,7 +362,7 @@ def probe_failures(report: dict, probe: str, model: str) -> pd.DataFrame:
 # ---------------------------------------------------------------- drift
 def load_drift(layout: Layout) -> tuple[str, pd.DataFrame]:
     """(latest Evidently HTML report, drift history table with a boolean `passed` column, oldest first)."""
-    cmd = STAGE_BY_KEY["monitor"].command
+    cmd = STAGE_BY_KEY["monitor-drift"].command
     html_path, hist_path = layout.monitoring / "latest.html", layout.monitoring / "drift_history.csv"
     if not html_path.is_file():
         raise NotReady(f"{html_path} does not exist yet", cmd)

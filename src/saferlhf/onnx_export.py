@@ -19,8 +19,9 @@ from tqdm import tqdm
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import ExportConfig
 from saferlhf.errors import UserError
-from saferlhf.io import atomic_write, write_json
-from saferlhf.serve.bundle import FP32_FILE, INT8_FILE, REWARD_CONFIG_FILE, TOKENIZER_FILE, file_sha256
+from saferlhf.io import atomic_write, file_sha256, write_json
+from saferlhf.results import ExportResult
+from saferlhf.serve.bundle import FP32_FILE, INT8_FILE, REWARD_CONFIG_FILE, TOKENIZER_FILE
 from saferlhf.serve.scorer import OnnxScorer, load_tokenizer
 from saferlhf.signals import SIGNALS, combined_reward
 
@@ -29,7 +30,7 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 SMOOTHING_SAMPLES = 128  # calibration pairs whose activation ranges set the SmoothQuant scales
 
 
-def run_export(cfg: ExportConfig, layout: Layout) -> dict:
+def run_export(cfg: ExportConfig, layout: Layout) -> ExportResult:
     """Export, (optionally) quantize, check parity; write export_report.json; fail if a bound is broken."""
     from saferlhf.reward.model import RewardScorer
 
@@ -61,11 +62,12 @@ def run_export(cfg: ExportConfig, layout: Layout) -> dict:
     else:  # never leave an INT8 file from an older export next to a new fp32 model
         (out_dir / INT8_FILE).unlink(missing_ok=True)
     report["passed"] = all(report[k]["passed"] for k in ("fp32", "int8") if k in report)
-    write_json(out_dir / "export_report.json", report)
+    result = ExportResult.model_validate(report)
+    write_json(out_dir / "export_report.json", result.model_dump(mode="json"))
     if not report["passed"]:
         broken = [k for k in ("fp32", "int8") if k in report and not report[k]["passed"]]
         raise UserError(f"ONNX parity check failed for {', '.join(broken)}: see {out_dir / 'export_report.json'}")
-    return report
+    return result
 
 
 def _split_data(labels_path: Path, split: str, limit: int | None

@@ -20,6 +20,7 @@ from typing import Any
 
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import RegistryConfig, StageConfig
+from saferlhf.io import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -142,14 +143,9 @@ def config_hash(cfg: StageConfig) -> str:
     return hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def file_sha256(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def data_sha256(path: Path) -> str | None:
+    """sha256 of a data file, None when there is none."""
+    return file_sha256(path) if path.is_file() else None
 
 
 def git_commit() -> str | None:
@@ -161,13 +157,13 @@ def git_commit() -> str | None:
     return None
 
 
-def stage_output(section: str, cfg: StageConfig, layout: Layout) -> Path | None:
-    """Where a stage writes (its explicit path field, else its place in the layout)."""
-    defaults = {"data": layout.data_dir, "reward": layout.reward_model, "policy": layout.base_policy,
-                "rl": layout.rl_policy, "evaluate": layout.evaluation, "probe": layout.probes_report,
-                "export": layout.reward_onnx}
+def stage_output(step: str, cfg: StageConfig, layout: Layout) -> Path | None:
+    """Where a stage writes (its explicit path field, else its first output place in the layout)."""
+    from saferlhf.stages import STAGE
+
+    stage = STAGE.get(step)
     explicit = getattr(cfg, "output_dir", None) or getattr(cfg, "output_path", None)
-    default = defaults.get(section)
+    default = getattr(layout, stage.outputs[0]) if stage and stage.outputs else None
     return resolve(explicit, default) if (explicit or default) else None
 
 
@@ -181,11 +177,14 @@ def stage_files(out: Path | None) -> list[Path]:
     return [f for f in files if f.stat().st_size <= MAX_ARTIFACT_BYTES]
 
 
-def run_tags(cfg: StageConfig, layout: Layout, section: str) -> dict[str, str]:
-    tags = {"saferlhf.stage": section, "saferlhf.config_hash": config_hash(cfg)}
+def run_tags(cfg: StageConfig, layout: Layout, step: str) -> dict[str, str]:
+    from saferlhf.stages import STAGE
+
+    section = STAGE[step].section if step in STAGE else step
+    tags = {"saferlhf.stage": step, "saferlhf.section": section, "saferlhf.config_hash": config_hash(cfg)}
     if commit := git_commit():
         tags["saferlhf.git_commit"] = commit
-    if data_hash := file_sha256(resolve(getattr(cfg, "data_path", None), layout.labels)):
+    if data_hash := data_sha256(resolve(getattr(cfg, "data_path", None), layout.labels)):
         tags["saferlhf.data_hash"] = data_hash
     return tags
 
@@ -205,7 +204,7 @@ def pipeline_run(cfg: RegistryConfig, layout: Layout, name: str = "pipeline",
     all_tags = {"saferlhf.kind": "pipeline", **(tags or {})}
     if commit := git_commit():
         all_tags["saferlhf.git_commit"] = commit
-    if data_hash := file_sha256(layout.labels):
+    if data_hash := data_sha256(layout.labels):
         all_tags["saferlhf.data_hash"] = data_hash
     previous = os.environ.get(PARENT_ENV)
     with mlflow.start_run(run_name=name, tags=all_tags) as run:
@@ -232,24 +231,30 @@ def stage_run(cfg: RegistryConfig, layout: Layout, name: str, tags: dict[str, st
         yield run
 
 
-def log_stage(cfg: RegistryConfig, layout: Layout, section: str, stage_cfg: StageConfig, result: dict | None,
-              name: str | None = None, artifact_paths: list[Path] | None = None) -> str:
-    """Log one finished stage: params (its whole config), metrics (numeric leaves of `result`, per-step series
-    from its stats files), artifacts (its reports and plots) and tags. Returns the run id."""
+def _numbers(result: Any) -> dict[str, float]:
+    """Metrics of a stage result: a typed result's view (bulky fields left out), or a plain dict."""
+    return numeric_leaves(result.view() if hasattr(result, "view") else (result or {}))
+
+
+def log_stage(cfg: RegistryConfig, layout: Layout, step: str, stage_cfg: StageConfig, result: Any,
+              artifact_paths: list[Path] | None = None) -> str:
+    """Log one finished stage as the run named `step` (its name in the stage table): params (its whole config),
+    metrics (numeric leaves of `result`, per-step series from its stats files), artifacts (its reports and plots)
+    and tags. Returns the run id."""
     import mlflow
 
-    out = stage_output(section, stage_cfg, layout)
+    out = stage_output(step, stage_cfg, layout)
     files = stage_files(out) + [Path(p) for p in (artifact_paths or []) if Path(p).is_file()]
-    with stage_run(cfg, layout, name or section, run_tags(stage_cfg, layout, section)) as run:
+    with stage_run(cfg, layout, step, run_tags(stage_cfg, layout, step)) as run:
         params = flatten(stage_cfg.model_dump(mode="json"))
         # MLflow caps a param value at 6000 characters
         params = {k: ("" if v is None else str(v)[:6000]) for k, v in params.items()}
         mlflow.log_params(params)
-        mlflow.log_metrics(numeric_leaves(result or {}))
+        mlflow.log_metrics(_numbers(result))
         for f in files:
             if f.name in STEP_FILES:
                 _log_steps(f)
-            mlflow.log_artifact(str(f), artifact_path=section + ("/plots" if f.parent.name == "plots" else ""))
+            mlflow.log_artifact(str(f), artifact_path=step + ("/plots" if f.parent.name == "plots" else ""))
         return run.info.run_id
 
 
@@ -269,14 +274,13 @@ def _log_steps(path: Path) -> None:
         client.log_batch(run_id, metrics=batch[i:i + 1000])
 
 
-def track_stage(cfg: RegistryConfig, layout: Layout, section: str, stage_cfg: StageConfig, result: dict | None,
-                name: str | None = None) -> str | None:
+def track_stage(cfg: RegistryConfig, layout: Layout, step: str, stage_cfg: StageConfig, result: Any) -> str | None:
     """`log_stage` when tracking is on; a tracking failure is a warning, never a lost stage result."""
     if not tracking_enabled(cfg):
         return None
     try:
-        return log_stage(cfg, layout, section, stage_cfg, result, name)
+        return log_stage(cfg, layout, step, stage_cfg, result)
     except Exception as e:  # noqa: BLE001 - the stage's outputs are already written; tracking is best effort
         log.warning("tracking: could not log stage %r to MLflow (%s: %s); outputs are unaffected",
-                    name or section, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+                    step, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
         return None

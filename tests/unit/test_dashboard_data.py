@@ -62,13 +62,13 @@ def test_half_written_json_is_not_ready_not_a_crash(empty):
 
 def test_pipeline_status_done_missing_and_stale(empty):
     assert set(dd.pipeline_status(empty)["status"]) == {"missing"}
-    write_json(empty.rl_policy / "training_stats.json", [{"step": 1}])
+    write_json(empty.rl_policy / "rl_summary.json", {"steps": 1})
     write_json(empty.reward_model / "metrics.json", {})
-    os.utime(empty.rl_policy / "training_stats.json", (1, 1))  # RL output older than the reward model it used
+    os.utime(empty.rl_policy / "rl_summary.json", (1, 1))  # RL output older than the reward model it used
     st = dd.pipeline_status(empty).set_index("key")["status"]
-    assert st["reward"] == "done" and st["rl"] == "stale" and st["evaluate"] == "missing"
+    assert st["train-reward"] == "done" and st["train-rl"] == "stale" and st["evaluate"] == "missing"
     dot = dd.pipeline_dot(dd.pipeline_status(empty))
-    assert dot.startswith("digraph") and "reward -> rl;" in dot and "policy -> rl;" in dot
+    assert dot.startswith("digraph") and '"train-reward" -> "train-rl";' in dot and '"init-policy" -> "train-rl";' in dot
     assert dot.count("->") == sum(len(s.upstream) for s in dd.STAGES)
 
 

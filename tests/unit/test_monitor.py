@@ -53,7 +53,7 @@ def labels(tiny_layout) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def reference(labels, tmp_path_factory) -> Path:
-    test = labels[labels["split"] == "test"].reset_index(drop=True)
+    test = labels[labels.split == "test"].reset_index(drop=True)
     path = tmp_path_factory.mktemp("ref") / "reference_scores.parquet"
     reference_frame(test, test[LABEL_COLUMNS].to_numpy(), DEFAULT_WEIGHTS).to_parquet(path, index=False)
     return path
@@ -61,7 +61,7 @@ def reference(labels, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def surge_rows(labels) -> pd.DataFrame:
-    return labels[labels["category"].isin(["jailbreak", "adversarial"]) & (labels["response_type"] == "unsafe")]
+    return labels[labels.category.isin(["jailbreak", "adversarial"]) & (labels.response_type == "unsafe")]
 
 
 def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
@@ -80,7 +80,7 @@ def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def two_runs(labels, reference, surge_rows, tmp_path_factory):
     """Normal traffic then a jailbreak surge, monitored into the same folder; history bytes after each run."""
-    test = labels[labels["split"] == "test"]
+    test = labels[labels.split == "test"]
     tmp = tmp_path_factory.mktemp("mon")
     out, snaps = tmp / "monitoring", []
     for name, rows in (("normal", test), ("surge", surge_rows)):
@@ -91,7 +91,7 @@ def two_runs(labels, reference, surge_rows, tmp_path_factory):
         log = write_log(tmp / name / "predictions.jsonl", log_records(rows, 300, seed=1), bad)
         summary = run_monitor(MonitorConfig(log=str(log), reference=str(reference), output_dir=str(out),
                                             tracking=False), Layout(tmp))
-        snaps.append((summary, (out / HISTORY_FILE).read_bytes()))
+        snaps.append((summary.model_dump(), (out / HISTORY_FILE).read_bytes()))
     return out, snaps
 
 
@@ -133,7 +133,7 @@ def test_history_appends_without_rewriting_earlier_rows(two_runs):
 
 
 def test_cli_exit_codes(monkeypatch, capsys, tmp_path, labels, reference, surge_rows):
-    test = labels[labels["split"] == "test"]
+    test = labels[labels.split == "test"]
     base = ["--reference", str(reference), "--output-dir", str(tmp_path / "out")]
     ok = write_log(tmp_path / "ok" / "predictions.jsonl", log_records(test, 200, seed=2))
     code, out, _ = cli(monkeypatch, capsys, "monitor", "--log", str(ok.parent), *base)  # short form, folder log
@@ -168,7 +168,7 @@ def test_model_version_filter(tmp_path, labels, reference):
     cfg = MonitorConfig(log=str(log), reference=str(reference), model_version="4", min_records=30,
                         output_dir=str(tmp_path), tracking=False)
     summary = run_monitor(cfg, Layout(tmp_path))
-    assert summary["records"] == 40 and summary["model_versions"] == ["4"]
+    assert summary.records == 40 and summary.model_versions == ["4"]
     with pytest.raises(UserError, match=r"model version 5\).*holds 0 valid"):
         run_monitor(cfg.model_copy(update={"model_version": "5"}), Layout(tmp_path))
 
@@ -198,7 +198,7 @@ def test_reference_file_errors_and_csv(tmp_path, reference):
 
 def test_traffic_profiles(labels):
     normal = build_traffic(labels, "normal", 100, seed=0)
-    test_prompts = set(labels.loc[labels["split"] == "test", "prompt"])
+    test_prompts = set(labels.loc[labels.split == "test", "prompt"])
     assert len(normal) == 100 and all(it["prompt"] in test_prompts for it in normal)
     surge = build_traffic(labels, "jailbreak-surge", 100, seed=0)
     assert sum(it["category"] in ("jailbreak", "adversarial") for it in surge) >= 80

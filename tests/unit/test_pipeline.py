@@ -13,7 +13,7 @@ from saferlhf.errors import UserError
 from saferlhf.pipeline import DriftDetected, monitor_payload, monitor_step, parse_params, publish, resolve_config, \
     section_payloads
 from saferlhf.pipeline.config import stage_config
-from saferlhf.pipeline.steps import headline, log_metrics, run_stage, step_io
+from saferlhf.pipeline.steps import log_metrics, run_stage, step_io
 from tests.conftest import REPO
 
 
@@ -24,6 +24,23 @@ def test_parameters_override_the_yaml_and_unset_ones_keep_it():
     assert cfg.rl.max_steps == 5 and cfg.rl.objective == "lagrangian" and cfg.probe.max_prompts_per_probe == 3
     assert cfg.reward.num_epochs == demo.reward.num_epochs and cfg.rl.target_kl == demo.rl.target_kl  # unset
     assert cfg.data.seed == cfg.reward.seed == cfg.rl.seed == 7
+
+
+def test_zero_is_a_value_not_unset():
+    """`seed=0` and `min_unsafe_reduction=0.0` are real settings; only each parameter's own default means unset."""
+    cfg = resolve_config("", params={"seed": 0, "min_unsafe_reduction": 0.0, "max_probe_risk": 0.0,
+                                     "rl_steps": 0, "target_kl": 0.0})
+    assert cfg.data.seed == cfg.rl.seed == 0
+    assert cfg.registry.min_unsafe_reduction == 0.0 and cfg.registry.max_probe_risk == 0.0
+    assert cfg.rl.max_steps == resolve_config("").rl.max_steps  # 0 is rl_steps' default: unset
+
+
+def test_every_payload_carries_the_yamls_tracking_settings():
+    """A stage step tracks to the YAML's MLflow server and experiment, not RegistryConfig() defaults."""
+    cfg = resolve_config("registry:\n  tracking_uri: http://mlflow:5000\n  experiment: team-a\n")
+    for section in ("reward", "rl", "monitor"):
+        _, _, tracking = stage_config(section_payloads(cfg, [section], "v")[section])
+        assert (tracking.tracking_uri, tracking.experiment) == ("http://mlflow:5000", "team-a")
 
 
 def test_config_by_name_inline_text_and_errors():
@@ -41,7 +58,7 @@ def test_payload_round_trip_clears_artifact_paths():
     cfg = resolve_config("", {"reward": {"output_dir": "/elsewhere", "num_epochs": 2}})
     payload = section_payloads(cfg, ["reward"], "abc")["reward"]
     assert json.loads(payload)["code_version"] == "abc"
-    section, reward = stage_config(payload)
+    section, reward, _ = stage_config(payload)
     assert section == "reward" and reward.num_epochs == 2 and reward.output_dir is None
 
 
@@ -56,9 +73,9 @@ def test_run_stage_links_inputs_and_moves_outputs(tmp_path: Path, tiny_layout):
     """A real stage (dataset generation) through the adapter: outputs land in the artifact folder."""
     payload = section_payloads(resolve_config(""), ["data"], "t")["data"]
     out = tmp_path / "task" / "dataset"
-    result = run_stage(payload, "saferlhf.data:run_generate", {}, {"data_dir": str(out)}, str(tmp_path / "scratch"))
+    result = run_stage(payload, "generate-data", {}, {"data_dir": str(out)}, str(tmp_path / "scratch"))
     assert (out / "safety_labels.csv").read_bytes() == tiny_layout.labels.read_bytes()
-    assert result["labels_path"] == str(out / "safety_labels.csv")  # paths in the result follow the move
+    assert result.labels_path == str(out / "safety_labels.csv")  # paths in the result follow the move
     assert not (tmp_path / "scratch").exists()
 
 
@@ -70,10 +87,9 @@ def test_step_io_requires_every_artifact():
 def test_metrics_are_logged_and_written(tmp_path: Path):
     logged = {}
     art = SimpleNamespace(path=str(tmp_path / "m"), log_metric=lambda k, v: logged.__setitem__(k, v))
-    numbers = log_metrics(art, {"a": 1, "b": {"c": 2.5, "d": "x", "e": [1, 2]}, "f": float("nan"), "g": True})
+    numbers = log_metrics(art, {"a": 1, "b.c": 2.5, "f": float("nan")})
     assert numbers == logged == {"a": 1.0, "b.c": 2.5}
     assert json.loads(Path(art.path).read_text()) == numbers
-    assert headline({"x": {"y": {"z": 3}}}) == {"x.y.z": 3.0}
 
 
 def test_publish_copies_into_the_layout(tmp_path: Path):
@@ -95,7 +111,7 @@ def test_publish_copies_into_the_layout(tmp_path: Path):
 def test_monitor_payload_sets_the_monitor_section():
     payload = monitor_payload("monitor:\n  min_records: 20\n  window: 7d\n", {"monitor": {"drift_method": "psi"}},
                               "v1", window="", min_records=0, max_drift_share=0.3)
-    section, cfg = stage_config(payload)
+    section, cfg, _ = stage_config(payload)
     assert section == "monitor" and json.loads(payload)["code_version"] == "v1"
     assert (cfg.window, cfg.min_records, cfg.max_drift_share, cfg.drift_method) == ("7d", 20, 0.3, "psi")  # unset keep
     assert stage_config(monitor_payload("", None, "v1", window="500"))[1].window == "500"

@@ -1,5 +1,5 @@
 """The compiled pipeline: a valid PipelineSpec by kfp's own proto, not stale, and every component wired to the stage
-config and Layout places its step declares (saferlhf.pipeline.steps.STEPS)."""
+config and Layout places its stage declares (saferlhf.stages)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from saferlhf.artifacts import Layout
 from saferlhf.config import Config
 from saferlhf.pipeline.config import PARAM_FIELDS
-from saferlhf.pipeline.steps import ARTIFACT_PLACES, ASSESSMENTS, STEPS
+from saferlhf.stages import ASSESSMENTS, STAGE, pipeline_stages, place_of
 from tests.conftest import REPO
 
 COMPILED = REPO / "pipelines" / "saferlhf_pipeline.yaml"
 MONITOR_COMPILED = REPO / "pipelines" / "monitor_pipeline.yaml"
-TRAINING_STEPS = ("train-reward", "train-rl")
+TRAINING_STEPS = tuple(s.name for s in pipeline_stages() if s.resources.gpu)  # the steps that take `gpus`
+STEPS = {s.name: s for s in pipeline_stages()}
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +93,9 @@ def test_components_match_stage_configs(spec, step):
     comp = spec.components[f"comp-{step}"]
     ins, outs, params = _io(comp)
     assert "stage" in params
-    assert {ARTIFACT_PLACES[a] for a in ins if a in ARTIFACT_PLACES} == set(s.inputs)
-    assert {ARTIFACT_PLACES[a] for a in outs if a in ARTIFACT_PLACES} == set(s.outputs)
+    places = {place_of(a) for a in ins | outs if hasattr(Layout, place_of(a))}  # not metrics, report, decision
+    assert places & {place_of(a) for a in ins} == set(s.inputs)
+    assert places & {place_of(a) for a in outs} == set(s.outputs)
     assert {"metrics"} <= outs
     _check_stage_function(s)
 
@@ -102,7 +104,7 @@ def test_components_match_stage_configs(spec, step):
 def test_assessment_steps_match_stage_configs(spec, step):
     ins, outs, params = _io(spec.components["comp-assess-policies"])
     assert {"assessment", "stage"} <= params
-    assert {ARTIFACT_PLACES[a] for a in ins} == set(STEPS[step].inputs)
+    assert {place_of(a) for a in ins} == set(STEPS[step].inputs)
     assert {"results", "metrics", "report"} == outs
     _check_stage_function(STEPS[step])
 

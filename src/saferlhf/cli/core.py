@@ -14,11 +14,14 @@ import typing
 from pathlib import Path
 from typing import Any, Optional
 
+import click
 import typer
 
 from saferlhf.artifacts import Layout
 from saferlhf.config import Config, StageConfig, load_config, override
 from saferlhf.errors import UserError
+from saferlhf.results import StageResult
+from saferlhf.stages import STAGE, STAGES, Stage
 
 log = logging.getLogger("saferlhf")
 
@@ -59,34 +62,29 @@ def _parse_value(field_info, value: Any) -> Any:
     return value
 
 
-def resolve_stage(ctx: typer.Context, section: str, local_config: Path | None, flags: dict) -> tuple[StageConfig, Layout]:
-    """Build the stage config (YAML section + flags) and the output layout."""
+def resolve_stage(ctx: typer.Context, section: str, local_config: Path | None, flags: dict
+                  ) -> tuple[StageConfig, Layout, Config]:
+    """The stage config (YAML section + flags), the output layout and the whole config (loaded once)."""
     obj = ctx.find_root().obj or {}
     cfg: Config = load_config(local_config or obj.get("config"))
     stage_cfg = override(getattr(cfg, section), flags)
     root = obj.get("output_root") or cfg.output_root
-    return stage_cfg, Layout(Path(root))
+    return stage_cfg, Layout(Path(root)), cfg
 
 
-def track_stage(ctx: typer.Context, local_config: Path | None, section: str, name: str, stage_cfg: StageConfig,
-                layout: Layout, result: dict | None) -> None:
-    """Log a finished stage to MLflow (config section `registry`; SAFERLHF_TRACKING=0 turns it off). A tracking
-    failure is a warning: the stage's outputs are already on disk."""
-    if section in ("registry", "monitor"):  # `registry register` and `monitor run` log their own runs
-        return
-    if section == "serve":  # a long-running service, not a stage run (and keeps mlflow out of its process)
-        return
-    obj = ctx.find_root().obj or {}
-    from saferlhf.tracking import track_stage as log_to_mlflow
-
-    log_to_mlflow(load_config(local_config or obj.get("config")).registry, layout, section, stage_cfg, result, name)
+def _echo(result: Any) -> None:
+    if result is not None:
+        typer.echo(json.dumps(result.view() if isinstance(result, StageResult) else result, indent=2, default=str))
 
 
-def stage_command(group: typer.Typer, name: str, section: str):
-    """Register `fn(cfg, layout) -> dict` as a command whose flags are the fields of `Config.<section>`."""
+def stage_command(group: typer.Typer, name: str, section: str, step: str | None = None):
+    """Register `fn(cfg, layout) -> result` as a command whose flags are the fields of `Config.<section>`.
+    `step`: the stage-table stage it runs; a stage that does not log its own run is then tracked as that run
+    (config section `registry`; SAFERLHF_TRACKING=0 turns it off; a tracking failure is a warning)."""
     cls = Config.model_fields[section].annotation
 
     def decorator(fn):
+        wants_path = "config_path" in inspect.signature(fn).parameters  # e.g. the dashboard hands it on
         params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
                   inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
                                     default=typer.Option(None, "--config", "-c", help=CONFIG_HELP))]
@@ -102,11 +100,14 @@ def stage_command(group: typer.Typer, name: str, section: str):
 
         def command(ctx: typer.Context, config: Optional[Path] = None, **flags):
             flags = {k: _parse_value(cls.model_fields[k], v) for k, v in flags.items()}
-            stage_cfg, layout = resolve_stage(ctx, section, config, flags)
-            result = fn(stage_cfg, layout)
-            track_stage(ctx, config, section, fn.__name__, stage_cfg, layout, result)
-            if result is not None:
-                typer.echo(json.dumps(result, indent=2, default=str))
+            stage_cfg, layout, root_cfg = resolve_stage(ctx, section, config, flags)
+            extra = {"config_path": config or (ctx.find_root().obj or {}).get("config")} if wants_path else {}
+            result = fn(stage_cfg, layout, **extra)
+            if step is not None and STAGE[step].tracking == "stage":
+                from saferlhf.tracking import track_stage
+
+                track_stage(root_cfg.registry, layout, step, stage_cfg, result)
+            _echo(result)
 
         command.__signature__ = inspect.Signature(params)
         command.__annotations__ = {p.name: p.annotation for p in params}
@@ -115,6 +116,23 @@ def stage_command(group: typer.Typer, name: str, section: str):
         return fn
 
     return decorator
+
+
+def register_stages(groups: dict[str, typer.Typer], custom: dict[str, Any]) -> None:
+    """One command per stage of the table, at its CLI words (`policy train-rl`): the stage's run function, or
+    `custom[name]` where a stage's command does more (an exit code)."""
+    for stage in STAGES:
+        group = app if len(stage.command) == 1 else groups[stage.command[0]]
+        fn = custom.get(stage.name) or _runner(stage)
+        stage_command(group, stage.command[-1], stage.section, stage.name)(fn)
+
+
+def _runner(stage: Stage):
+    def run(cfg, layout):
+        return stage.run_fn()(cfg, layout)  # the stage's module loads only when its command runs
+
+    run.__doc__ = stage.help
+    return run
 
 
 def repo_module(marker: str, module: str):
@@ -146,11 +164,8 @@ def main() -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as e:  # usage errors (Typer vendors its own click: catch both kinds)
-        import click
-        from typer._click.exceptions import ClickException as TyperClickException
-
-        if isinstance(e, (click.ClickException, TyperClickException)):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+    except (typer.TyperException, click.ClickException) as e:  # usage errors (Typer vendors its own click)
+        if not hasattr(e, "show"):
+            raise
+        e.show()
+        sys.exit(getattr(e, "exit_code", 2))

@@ -10,12 +10,14 @@ from typing import Optional
 import typer
 
 from saferlhf.artifacts import Layout
-from saferlhf.cli.core import CONFIG_HELP, app, repo_module, resolve_stage, stage_command
+from saferlhf.cli.core import CONFIG_HELP, app, repo_module, resolve_stage
+from saferlhf.cli.stages import registry_app
 from saferlhf.config import load_config
 
 pipeline_app = typer.Typer(help="Kubeflow pipeline: compile, run locally (kfp.local), submit to a cluster.",
                             no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(registry_app, name="registry")
 
 
 def _pipelines(module: str):
@@ -97,27 +99,11 @@ def pipeline_submit(ctx: typer.Context,
             raise typer.Exit(1)
 
 
-registry_app = typer.Typer(help="MLflow model registry: register, gate, promote, roll back.", no_args_is_help=True)
-app.add_typer(registry_app, name="registry")
-
-
-@stage_command(registry_app, "register", "registry")
-def registry_register(cfg, layout):
-    """Register the current reward model, ONNX export and RL policy as new versions (alias `challenger`); move
-    `champion` to each one whose safety gates pass against the current champion."""
-    from saferlhf.registry import run_register
-
-    result = run_register(cfg, layout)
-    return {"run_id": result["run_id"], "metrics": result["metrics"],
-            "models": {k: {f: v.get(f) for f in ("version", "action", "reason", "skipped") if f in v}
-                       for k, v in result["models"].items()}}
-
-
 def _registry(ctx: typer.Context):
     """Connect mlflow to the configured store; returns the `registry` config section."""
     from saferlhf.tracking import connect
 
-    cfg, layout = resolve_stage(ctx, "registry", None, {})
+    cfg, layout, _ = resolve_stage(ctx, "registry", None, {})
     connect(cfg, layout)
     return cfg
 

@@ -10,21 +10,14 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
-from saferlhf.cli.core import app, repo_module, resolve_stage, stage_command
+from saferlhf.cli.core import app, register_stages, repo_module, resolve_stage, stage_command
 from saferlhf.errors import UserError
 
+registry_app = typer.Typer(help="MLflow model registry: register, gate, promote, roll back.", no_args_is_help=True)
 data_app = typer.Typer(help="Dataset: generate the safety dataset, validate files.", no_args_is_help=True)
 reward_app = typer.Typer(help="Reward model: train, evaluate.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(reward_app, name="reward")
-
-
-@stage_command(data_app, "generate", "data")
-def data_generate(cfg, layout):
-    """Generate prompts.json and safety_labels.csv (deterministic for a seed)."""
-    from saferlhf.data import run_generate
-
-    return run_generate(cfg, layout)
 
 
 @data_app.command("validate")
@@ -42,46 +35,12 @@ def data_validate(path: Path = typer.Argument(..., help="safety_labels.csv, or a
     typer.echo(f"{path}: ok ({n} {'rows' if kind == 'labels' else 'prompts'})")
 
 
-@stage_command(reward_app, "train", "reward")
-def reward_train(cfg, layout):
-    """Train the four-head reward model on the train split, save it, evaluate it on the test split."""
-    from saferlhf.reward import run_train
-
-    return _headline(run_train(cfg, layout))
-
-
 @stage_command(reward_app, "evaluate", "reward")
 def reward_evaluate(cfg, layout):
     """Evaluate a saved reward model on the test split (MAE, ECE, MC-dropout, pairwise accuracy)."""
     from saferlhf.reward import run_evaluate
 
-    return _headline(run_evaluate(cfg, layout))
-
-
-@stage_command(app, "evaluate", "evaluate")
-def policy_evaluate(cfg, layout):
-    """Compare base and RL policies on held-out prompts: unsafe %, reward shift, KL, toxicity/hallucination/
-    compliance change, calibration, adversarial robustness, over-refusal -> evaluation_results.json + plots."""
-    from saferlhf.evaluate import run_evaluate
-
-    result = run_evaluate(cfg, layout)
-    return {k: v for k, v in result.items() if k not in ("per_category_unsafe_pct", "plots")}
-
-
-@stage_command(app, "probe", "probe")
-def policy_probe(cfg, layout):
-    """Run the six safety probes on base and RL policies -> probes_report.json (add your prompts: --prompts-path)."""
-    from saferlhf.probes import run_probe
-
-    return run_probe(cfg, layout)
-
-
-@stage_command(reward_app, "export-onnx", "export")
-def reward_export_onnx(cfg, layout):
-    """Export the reward model to ONNX (fp32; `--quantize int8` adds INT8) and check parity against PyTorch."""
-    from saferlhf.onnx_export import run_export
-
-    return run_export(cfg, layout)
+    return run_evaluate(cfg, layout)
 
 
 @stage_command(app, "serve", "serve")
@@ -90,20 +49,8 @@ def serve(cfg, layout):
     return repo_module("serving/app.py", "serving.launch").serve(cfg, layout.root)
 
 
-def _headline(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if k != "reliability"}
-
-
 policy_app = typer.Typer(help="Policy: base policy, sampling, RL fine-tuning.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
-
-
-@stage_command(policy_app, "init", "policy")
-def policy_init(cfg, layout):
-    """Build the base policy (small GPT-2 from scratch, or --model-name) on the dataset's prompt->response pairs."""
-    from saferlhf.policy import run_init
-
-    return {k: v for k, v in run_init(cfg, layout).items() if k != "loss_history"}
 
 
 @stage_command(policy_app, "generate", "generate")
@@ -112,14 +59,6 @@ def policy_generate(cfg, layout):
     from saferlhf.policy import run_generate
 
     return run_generate(cfg, layout)
-
-
-@stage_command(policy_app, "train-rl", "rl")
-def policy_train_rl(cfg, layout):
-    """RL fine-tuning with TRL GRPO (PPO-clip + KL to the frozen base), adaptive KL, optional Lagrangian cost."""
-    from saferlhf.rl import run_train_rl
-
-    return {k: v for k, v in run_train_rl(cfg, layout).items() if k != "history"}
 
 
 class _DefaultRunGroup(TyperGroup):
@@ -139,16 +78,15 @@ monitor_app = typer.Typer(cls=_DefaultRunGroup, no_args_is_help=True,
 app.add_typer(monitor_app, name="monitor")
 
 
-@stage_command(monitor_app, "run", "monitor")
 def monitor_run(cfg, layout):
     """Evidently drift report of the log's window vs the reference; exit 0 when the tests pass, 1 on drift."""
     from saferlhf.monitor import run_monitor
 
     summary = run_monitor(cfg, layout)  # logs its own MLflow run (report, snapshot, history as artifacts)
-    typer.echo(json.dumps({k: v for k, v in summary.items() if k != "tests"}, indent=2, default=str))
-    if not summary["passed"]:
-        typer.echo(f"drift detected: drifted columns {summary['drifted_columns'] or 'none'}; failed tests: "
-                   f"{'; '.join(summary['failed_tests'])}", err=True)
+    typer.echo(json.dumps(summary.view(), indent=2, default=str))
+    if not summary.passed:
+        typer.echo(f"drift detected: drifted columns {summary.drifted_columns or 'none'}; failed tests: "
+                   f"{'; '.join(summary.failed_tests)}", err=True)
         raise typer.Exit(1)
 
 
@@ -167,25 +105,23 @@ def monitor_simulate(
     from saferlhf.data.loader import load_labels
     from saferlhf.monitor.simulate import run_simulate
 
-    _, layout = resolve_stage(ctx, "monitor", None, {})
+    _, layout, _ = resolve_stage(ctx, "monitor", None, {})
     labels = load_labels(data_path or layout.labels)
     result = run_simulate(endpoint, labels, profile, n, seed, batch_size, allow_remote, max_seconds=max_seconds)
     typer.echo(json.dumps(result, indent=2))
 
 
 @stage_command(app, "dashboard", "dashboard")
-def dashboard(cfg, layout):
+def dashboard(cfg, layout, config_path=None):
     """Serve the Streamlit dashboard (`streamlit run dashboard/app.py`, headless) on --host:--port."""
     import os
 
-    try:  # typer >= 0.20 vendors click: its context stack is typer's own
-        from typer._click.globals import get_current_context
-    except ImportError:
-        from click import get_current_context
-
     from saferlhf.dashboard_live import streamlit_command
 
-    ctx = get_current_context()
-    argv, env = streamlit_command(cfg, layout, ctx.params.get("config") or (ctx.find_root().obj or {}).get("config"))
+    argv, env = streamlit_command(cfg, layout, config_path)
     typer.echo(f"dashboard: http://{cfg.host}:{cfg.port}  (outputs: {env['SAFERLHF_OUTPUT_ROOT']})", err=True)
     os.execve(argv[0], argv, {**os.environ, **env})
+
+
+register_stages({"data": data_app, "reward": reward_app, "policy": policy_app, "monitor": monitor_app,
+                 "registry": registry_app}, {"monitor-drift": monitor_run})

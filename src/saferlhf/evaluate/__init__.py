@@ -14,6 +14,7 @@ import pandas as pd
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import EvaluateConfig
 from saferlhf.errors import UserError
+from saferlhf.results import EvaluationResult
 from saferlhf.signals import SIGNALS
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def _sample(generate, prompts: list[dict], k: int) -> tuple[list[dict], list[str
     return many, generate([p["prompt"] for p in many])
 
 
-def run_evaluate(cfg: EvaluateConfig, layout: Layout) -> dict:
+def run_evaluate(cfg: EvaluateConfig, layout: Layout) -> EvaluationResult:
     """`saferlhf evaluate`: compare base and RL policies; returns the metrics (without per-response records)."""
     from saferlhf.data.loader import load_labels
     from saferlhf.evaluate.compare import adversarial_robustness, compare_models
@@ -158,9 +159,10 @@ def run_evaluate(cfg: EvaluateConfig, layout: Layout) -> dict:
     metrics["plots"] = draw_plots(df, metrics, plots_dir)
     summary = {"split": cfg.split, "num_prompts": len(held_out), "num_responses_per_prompt": cfg.num_responses,
                "unsafe_threshold": cfg.unsafe_threshold, **metrics, "seconds": round(time.time() - t0, 1)}
-    write_json(out_dir / RESULTS_FILE, {**summary, "config": cfg.model_dump(), "records": records})
+    result = EvaluationResult.model_validate({**summary, "config": cfg.model_dump(mode="json"), "records": records})
+    write_json(out_dir / RESULTS_FILE, result.model_dump(mode="json"))
     sb, sr = metrics["base_model"], metrics["rl_model"]
     log.info("evaluate: unsafe %.1f%% -> %.1f%% (harmful %.1f%% -> %.1f%%), KL %.3f, over-refusal %.1f -> %.1f",
              sb["unsafe_pct"], sr["unsafe_pct"], sb["unsafe_pct_harmful"], sr["unsafe_pct_harmful"],
              metrics["kl_divergence"]["sampled"], sb["over_refusal_pct"], sr["over_refusal_pct"])
-    return {**summary, "results_path": str(out_dir / RESULTS_FILE)}
+    return result.model_copy(update={"results_path": str(out_dir / RESULTS_FILE)})

@@ -16,13 +16,15 @@ from pathlib import Path
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import MonitorConfig
 from saferlhf.errors import UserError
-from saferlhf.io import write_text
+from saferlhf.io import write_json, write_text
 from saferlhf.monitor.history import HISTORY_FILE, append_history, history_row
 from saferlhf.monitor.logs import load_prediction_log, select_window
 from saferlhf.monitor.reference import REFERENCE_FILE, load_reference
 from saferlhf.monitor.report import run_drift_report
+from saferlhf.results import MonitorResult
 
 log = logging.getLogger(__name__)
+SUMMARY_FILE = "summary.json"  # the last run's MonitorResult
 
 
 def _window_or_fail(cfg: MonitorConfig) -> tuple:
@@ -79,13 +81,13 @@ def _track(cfg: MonitorConfig, layout: Layout, registry, summary: dict,
     metrics = {k: v for k, v in summary.items() if k not in ("tests", "report", "snapshot")}
     metrics["passed"] = float(summary["passed"])  # numeric_leaves drops bools
     try:
-        return tracking.log_stage(reg, layout, "monitor", cfg, metrics, name="monitor", artifact_paths=files)
+        return tracking.log_stage(reg, layout, "monitor-drift", cfg, metrics, artifact_paths=files)
     except Exception as e:  # noqa: BLE001 - outputs are written; tracking is best effort
         log.warning("monitor: could not log to MLflow (%s: %s)", type(e).__name__, str(e).splitlines()[0][:200])
         return None
 
 
-def run_monitor(cfg: MonitorConfig, layout: Layout, registry=None) -> dict:
+def run_monitor(cfg: MonitorConfig, layout: Layout, registry=None) -> MonitorResult:
     """Check the log's window against the reference; returns the summary (`passed`, drifted columns, paths).
 
     `registry`: the RegistryConfig that says where MLflow runs go (default: its defaults + env)."""
@@ -118,4 +120,6 @@ def run_monitor(cfg: MonitorConfig, layout: Layout, registry=None) -> dict:
     verdict = "PASS" if summary["passed"] else f"DRIFT ({', '.join(summary['failed_tests'])})"
     log.info("monitor: %d records, drift share %.2f, unsafe rate %.3f (ceiling %.3f): %s", summary["records"],
              summary["drift_share"] or 0.0, summary["unsafe_rate"], summary["unsafe_rate_ceiling"], verdict)
-    return summary
+    result = MonitorResult.model_validate(summary)
+    write_json(out_dir / SUMMARY_FILE, result.model_dump(mode="json"))
+    return result

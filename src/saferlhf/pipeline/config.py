@@ -12,11 +12,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from saferlhf.config import Config, StageConfig, format_validation_error
+from saferlhf.config import Config, RegistryConfig, StageConfig, format_validation_error
 from saferlhf.errors import UserError
 
 
-# Pipeline parameter -> the config fields it sets; the "unset" value (0, -1 or "") keeps the YAML's value.
+# Pipeline parameter -> the config fields it sets; its "unset" value (UNSET: the pipeline's default) keeps the
+# YAML's value. Every other value is applied, 0 included (`seed=0`, `min_unsafe_reduction=0.0`).
 PARAM_FIELDS: dict[str, list[tuple[str, str]]] = {
     "reward_epochs": [("reward", "num_epochs")],
     "policy_epochs": [("policy", "num_epochs")],
@@ -27,7 +28,20 @@ PARAM_FIELDS: dict[str, list[tuple[str, str]]] = {
     "max_over_refusal_increase": [("registry", "max_over_refusal_increase")],
     "max_probe_risk": [("registry", "max_probe_risk")],
 }
-UNSET = (None, "", 0, -1, -1.0)
+UNSET: dict[str, Any] = {"seed": -1, "reward_epochs": 0, "policy_epochs": 0, "rl_steps": 0, "objective": "",
+                         "target_kl": 0.0, "min_unsafe_reduction": -1.0, "max_over_refusal_increase": -1.0,
+                         "max_probe_risk": -1.0, "window": "", "min_records": 0, "max_drift_share": 0.0}
+# RegistryConfig fields every stage payload carries, so a step tracks to the YAML's MLflow server and experiment.
+TRACKING_FIELDS = ("tracking", "tracking_uri", "experiment")
+
+
+def is_unset(name: str, value: Any) -> bool:
+    """A pipeline parameter left at its default (or None) keeps the YAML's value.
+
+    >>> is_unset("seed", -1), is_unset("seed", 0), is_unset("min_unsafe_reduction", 0.0)
+    (True, False, False)
+    """
+    return value is None or (name in UNSET and not isinstance(value, bool) and value == UNSET[name])
 # Path fields whose value the pipeline supplies through artifacts (a YAML path would bypass them).
 ARTIFACT_FIELDS = ("data_path", "output_dir", "output_path", "policy_path", "reward_model_path", "base_policy_path",
                    "rl_policy_path", "model_path")
@@ -69,7 +83,7 @@ def resolve_config(config: str, overrides: dict | None = None, params: dict | No
         if not isinstance(fields, dict):
             raise UserError(f"overrides.{section} must be a mapping of fields, got {fields!r}")
         raw.setdefault(section, {}).update(fields)
-    params = {k: v for k, v in (params or {}).items() if v not in UNSET or isinstance(v, bool)}
+    params = {k: v for k, v in (params or {}).items() if not is_unset(k, v)}
     for name, value in params.items():
         if name == "seed":
             targets = [(s, "seed") for s, f in Config.model_fields.items() if _has_field(f.annotation, "seed")]
@@ -90,11 +104,14 @@ def _has_field(annotation: Any, field: str) -> bool:
 
 
 def section_payloads(cfg: Config, sections: list[str], code_version: str) -> dict[str, str]:
-    """One JSON string per stage: its section plus the code version (so a cache key changes with the code)."""
+    """One JSON string per stage: its section, the tracking fields of `registry` and the code version (so a cache
+    key changes with the code)."""
     out = {}
+    tracking = {k: getattr(cfg.registry, k) for k in TRACKING_FIELDS}
     for s in sections:
         body = getattr(cfg, s).model_dump(mode="json") if s in Config.model_fields else None
-        out[s] = json.dumps({"section": s, "code_version": code_version, "config": body}, sort_keys=True)
+        out[s] = json.dumps({"section": s, "code_version": code_version, "config": body, "tracking": tracking},
+                            sort_keys=True)
     return out
 
 
@@ -109,20 +126,22 @@ def monitor_payload(config: str, overrides: dict | None, code_version: str, **pa
         raise UserError(f"unknown monitor parameter(s) {', '.join(unknown)} (known: {', '.join(MONITOR_PARAMS)})")
     merged = dict(overrides or {})
     section = merged.get("monitor", {})
-    fields = {k: v for k, v in params.items() if v not in UNSET}
+    fields = {k: v for k, v in params.items() if not is_unset(k, v)}
     merged["monitor"] = {**section, **fields} if isinstance(section, dict) else section  # not a dict: resolve says so
     return section_payloads(resolve_config(config, merged), ["monitor"], code_version)["monitor"]
 
 
-def stage_config(payload: str) -> tuple[str, StageConfig]:
-    """(section, stage config) from a `section_payloads` string; artifact-supplied path fields are cleared."""
+def stage_config(payload: str) -> tuple[str, StageConfig, RegistryConfig]:
+    """(section, stage config, tracking settings) from a `section_payloads` string; artifact-supplied path fields
+    are cleared. The tracking settings are the YAML's `registry` section's (defaults for an older payload)."""
     data = json.loads(payload)
     section = data["section"]
     if data.get("config") is None or section not in Config.model_fields:
         raise RuntimeError(f"stage {section!r} does not exist in this saferlhf version (no `{section}` config section)")
     cls = Config.model_fields[section].annotation
     body = {k: (None if k in ARTIFACT_FIELDS else v) for k, v in data["config"].items()}
-    return section, cls.model_validate(body)
+    tracking = RegistryConfig(**{k: v for k, v in (data.get("tracking") or {}).items() if k in TRACKING_FIELDS})
+    return section, cls.model_validate(body), tracking
 
 
 def source_hash(root: Path | None = None) -> str:

@@ -3,7 +3,6 @@ for the one-screen summary."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -11,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from saferlhf.artifacts import Layout
+from saferlhf.errors import UserError
+from saferlhf.io import hardlink_or_copy
+from saferlhf.stages import STAGE, published
 
 # pipeline output name -> Layout attribute it is published to (order matters: onnx lives inside reward_model)
-PUBLISH = {"dataset": "data_dir", "reward_model": "reward_model", "reward_onnx": "reward_onnx",
-           "base_policy": "base_policy", "rl_policy": "rl_policy", "evaluation": "evaluation",
-           "probes_report": "probes_report", "promotion": "promotion_decision"}
+PUBLISH = published()
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -24,17 +24,10 @@ def _copy(src: Path, dst: Path) -> None:
     if tmp.is_dir():
         shutil.rmtree(tmp)
     tmp.parent.mkdir(parents=True, exist_ok=True)
-
-    def link(s, d):
-        try:
-            os.link(s, d)
-        except OSError:
-            shutil.copy2(s, d)
-
     if src.is_dir():
-        shutil.copytree(src, tmp, copy_function=link, ignore=shutil.ignore_patterns("onnx"))
+        shutil.copytree(src, tmp, copy_function=hardlink_or_copy, ignore=shutil.ignore_patterns("onnx"))
     else:
-        link(src, tmp)
+        hardlink_or_copy(src, tmp)
     if dst.is_dir():
         keep = dst / "onnx"  # published separately; survives a reward-model republish until replaced
         if keep.is_dir() and src.is_dir() and not (tmp / "onnx").exists():
@@ -58,35 +51,38 @@ def publish(artifacts: dict[str, str], layout: Layout) -> dict[str, str]:
     return done
 
 
-def _read_json(path: Path) -> dict:
+def _result(step: str, layout: Layout):
+    """A stage's typed result from its published report, or None when it is missing or unreadable."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return STAGE[step].load_result(layout)
+    except UserError:
+        return None
 
 
 def summary_rows(layout: Layout) -> list[tuple[str, str]]:
-    """(metric, value) pairs worth one screen, read from the published files (missing ones are left out)."""
-    reward = _read_json(layout.reward_model / "metrics.json")
-    ev = _read_json(layout.evaluation / "evaluation_results.json")
-    probes = _read_json(layout.probes_report).get("summary", {})
-    picks = [("reward model pairwise accuracy", reward.get("pairwise_accuracy")),
-             ("reward model ECE (worst signal)", reward.get("ece_max")),
-             ("unsafe outputs % base -> RL", _pair(ev.get("unsafe_output_pct"), "base", "rl")),
-             ("unsafe reduction %", (ev.get("unsafe_output_pct") or {}).get("reduction_pct")),
-             ("over-refusal % base -> RL", _pair(ev.get("over_refusal"), "base_pct", "rl_pct")),
-             ("toxicity reduction %", ev.get("toxicity_reduction_pct")),
-             ("hallucination reduction %", ev.get("hallucination_reduction_pct")),
-             ("probe overall risk base -> RL", _pair(probes, "base_model_overall_risk", "rl_model_overall_risk"))]
+    """(metric, value) pairs worth one screen, read from the published reports (missing ones are left out)."""
+    reward, ev, probes = (_result(s, layout) for s in ("train-reward", "evaluate", "probe"))
+    picks = []
+    if reward:
+        picks += [("reward model pairwise accuracy", reward.pairwise_accuracy),
+                  ("reward model ECE (worst signal)", reward.ece_max)]
+    if ev:
+        picks += [("unsafe outputs % base -> RL", _pair(ev.unsafe_output_pct.base, ev.unsafe_output_pct.rl)),
+                  ("unsafe reduction %", ev.unsafe_output_pct.reduction_pct),
+                  ("over-refusal % base -> RL", _pair(ev.over_refusal.base_pct, ev.over_refusal.rl_pct)),
+                  ("toxicity reduction %", ev.toxicity_reduction_pct),
+                  ("hallucination reduction %", ev.hallucination_reduction_pct)]
+    if probes:
+        picks.append(("probe overall risk base -> RL", _pair(probes.summary.base_model_overall_risk,
+                                                             probes.summary.rl_model_overall_risk)))
     return [(k, v if isinstance(v, str) else f"{v:.4g}") for k, v in picks
             if isinstance(v, str) or (isinstance(v, (int, float)) and math.isfinite(v))]
 
 
-def _pair(d: Any, a: str, b: str) -> str | None:
-    if not isinstance(d, dict) or not all(isinstance(d.get(k), (int, float)) for k in (a, b)):
+def _pair(a: Any, b: Any) -> str | None:
+    if not all(isinstance(v, (int, float)) for v in (a, b)):
         return None
-    return f"{d[a]:.4g} -> {d[b]:.4g}"
+    return f"{a:.4g} -> {b:.4g}"
 
 
 def render_summary(layout: Layout, published: dict[str, str], executed: list[str], seconds: float,

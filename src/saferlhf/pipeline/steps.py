@@ -13,13 +13,14 @@ import logging
 import math
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from saferlhf.artifacts import Layout
-from saferlhf.io import write_json, write_text
+from saferlhf.io import hardlink_or_copy, write_json, write_text
 from saferlhf.pipeline.config import stage_config
+from saferlhf.results import StageResult
+from saferlhf.stages import ASSESSMENTS, STAGE, place_of
 
 log = logging.getLogger(__name__)
 
@@ -27,47 +28,10 @@ log = logging.getLogger(__name__)
 REPORT_IMAGES = ("plots/*.png", "*.png")
 
 
-@dataclass(frozen=True)
-class Step:
-    """What one pipeline step runs: its config section, its run function, the Layout places it reads (upstream
-    artifacts) and writes (its output artifacts), and its report's title."""
-
-    section: str
-    run: str  # "module:function", called as function(cfg, layout)
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    title: str
-
-
-_POLICIES = ("data_dir", "base_policy", "rl_policy", "reward_model")
-STEPS = {
-    "generate-data": Step("data", "saferlhf.data:run_generate", (), ("data_dir",), "Safety dataset"),
-    "train-reward": Step("reward", "saferlhf.reward:run_train", ("data_dir",), ("reward_model",), "Reward model"),
-    "init-policy": Step("policy", "saferlhf.policy:run_init", ("data_dir",), ("base_policy",), "Base policy"),
-    "train-rl": Step("rl", "saferlhf.rl:run_train_rl", ("data_dir", "base_policy", "reward_model"), ("rl_policy",),
-                     "RL policy"),
-    "evaluate": Step("evaluate", "saferlhf.evaluate:run_evaluate", _POLICIES, ("evaluation",),
-                     "Evaluation: base vs RL policy"),
-    "probe": Step("probe", "saferlhf.probes:run_probe", _POLICIES, ("probes_report",),
-                  "Safety probes: base vs RL policy"),
-    "export-onnx": Step("export", "saferlhf.onnx_export:run_export", ("data_dir", "reward_model"), ("reward_onnx",),
-                        "ONNX export"),
-    "register": Step("registry", "saferlhf.registry:run_register",
-                     ("data_dir", "reward_model", "reward_onnx", "base_policy", "rl_policy", "evaluation",
-                      "probes_report"), (), "Registration"),
-}
-# The fanned-out assessment step runs one of these per ParallelFor item.
-ASSESSMENTS = ("evaluate", "probe")
-# Component artifact name -> the Layout place it is linked to (assessment results vary by item).
-ARTIFACT_PLACES = {"dataset": "data_dir", "reward_model": "reward_model", "base_policy": "base_policy",
-                   "rl_policy": "rl_policy", "reward_onnx": "reward_onnx", "evaluation": "evaluation",
-                   "probes_report": "probes_report"}
-
-
 def step_io(step: str, artifacts: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """(inputs, outputs) as Layout place -> path, from a component's artifacts (name -> path) and STEPS."""
-    spec = STEPS[step]
-    places = {ARTIFACT_PLACES.get(name, name): path for name, path in artifacts.items()}
+    """(inputs, outputs) as Layout place -> path, from a component's artifacts (name -> path) and the stage table."""
+    spec = STAGE[step]
+    places = {place_of(name): path for name, path in artifacts.items()}
     if step in ASSESSMENTS:
         places[spec.outputs[0]] = places.pop("results")
     missing = [p for p in spec.inputs + spec.outputs if p not in places]
@@ -76,22 +40,15 @@ def step_io(step: str, artifacts: dict[str, str]) -> tuple[dict[str, str], dict[
     return {p: places[p] for p in spec.inputs}, {p: places[p] for p in spec.outputs}
 
 
-def _hardlink(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:  # another file system
-        shutil.copy2(src, dst)
-
-
 def _link_tree(src: Path, dst: Path) -> None:
     """Hard-link an input artifact into the scratch layout: real folders and files (tools such as MLflow refuse
     symlinks that leave their folder), no copy of the weights, and the stage may add files (e.g. onnx/) next to
     its inputs without touching the upstream artifact (writes are atomic renames, which replace the link)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
-        shutil.copytree(src, dst, copy_function=_hardlink, dirs_exist_ok=True)
+        shutil.copytree(src, dst, copy_function=hardlink_or_copy, dirs_exist_ok=True)
     else:
-        _hardlink(str(src), str(dst))
+        hardlink_or_copy(src, dst)
 
 
 def _replace(src: Path, dst: Path) -> None:
@@ -103,42 +60,37 @@ def _replace(src: Path, dst: Path) -> None:
     shutil.move(str(src), str(dst))
 
 
-def run_stage(payload: str, run: str, inputs: dict[str, str], outputs: dict[str, str], scratch: str) -> dict:
-    """Run one stage inside a KFP component: `run` is "module:function" (`saferlhf.reward:run_train`); `inputs` and
-    `outputs` map Layout attributes (`data_dir`, `reward_model`, ...) to artifact paths."""
-    section, cfg = stage_config(payload)
+def run_stage(payload: str, step: str, inputs: dict[str, str], outputs: dict[str, str], scratch: str) -> StageResult:
+    """Run one stage inside a KFP component: `step` names it in the stage table; `inputs` and `outputs` map Layout
+    places (`data_dir`, `reward_model`, ...) to artifact paths. Returns its typed result, paths moved."""
+    section, cfg, tracking = stage_config(payload)
+    stage = STAGE[step]
     root = Path(scratch)
     if root.exists():
         shutil.rmtree(root)  # a retried attempt starts clean
     layout = Layout(root)
     for attr, path in inputs.items():
         _link_tree(Path(path), getattr(layout, attr))
-    module, _, func = run.partition(":")
     try:
-        fn = getattr(importlib.import_module(module), func)
+        fn = stage.run_fn()
     except (ImportError, AttributeError) as e:
-        raise RuntimeError(f"stage {section!r}: {run} is not available in this saferlhf version ({e})") from None
-    log.info("stage %s: %s", section, run)
-    result = fn(cfg, layout) or {}
-    _track(section, cfg, layout, result)
+        raise RuntimeError(f"stage {section!r}: {stage.run} is not available in this saferlhf version ({e})") from None
+    log.info("stage %s: %s", step, stage.run)
+    result = fn(cfg, layout)
+    if stage.tracking == "stage" and os.environ.get("MLFLOW_TRACKING_URI"):
+        # like the CLI: log to MLflow when the run has a tracking server or file (the local `pipeline run`
+        # points MLFLOW_TRACKING_URI at outputs/mlflow.db; on a cluster the pod's env does); best effort
+        from saferlhf.tracking import track_stage
+
+        track_stage(tracking, layout, step, cfg, result)
     for attr, path in outputs.items():
         src = getattr(layout, attr)
         if not src.exists():
             raise RuntimeError(f"stage {section!r} finished but wrote nothing to {src.relative_to(root)}")
         _replace(src, Path(path))
     shutil.rmtree(root, ignore_errors=True)
-    return relocate(result, {str(getattr(layout, a)): p for a, p in outputs.items()})
-
-
-def _track(section: str, cfg, layout: Layout, result: dict) -> None:
-    """Log the stage to MLflow when the run has a tracking server or file (env MLFLOW_TRACKING_URI: the local
-    `pipeline run` points it at outputs/mlflow.db; on a cluster the pod's env does). Best effort, like the CLI."""
-    if not os.environ.get("MLFLOW_TRACKING_URI") or section == "registry":  # the registry logs its own run
-        return
-    from saferlhf.config import RegistryConfig
-    from saferlhf.tracking import track_stage
-
-    track_stage(RegistryConfig(), layout, section, cfg, result)
+    moved = relocate(result.model_dump(mode="json"), {str(getattr(layout, a)): p for a, p in outputs.items()})
+    return type(result).model_validate(moved)
 
 
 @contextlib.contextmanager
@@ -152,17 +104,16 @@ def error_note(task_dir: Path):
 
 
 def component_step(payload: str, step: str, artifacts: dict[str, str], metrics: Any, report: str,
-                   fmt: str = "html") -> dict:
+                   fmt: str = "html") -> StageResult:
     """A whole component body: run the step's stage on its artifacts (name -> path), log its headline metrics,
     write its report. A failure leaves `error.txt` (one line) in the task folder, which `saferlhf pipeline run`
     quotes when it names the failed step."""
-    spec = STEPS[step]
     inputs, outputs = step_io(step, artifacts)
     task_dir = Path(report).parent
     with error_note(task_dir):
-        result = run_stage(payload, spec.run, inputs, outputs, str(task_dir / "layout"))
-    log_metrics(metrics, result)
-    write_report(report, spec.title, result, list(outputs.values()), fmt)
+        result = run_stage(payload, step, inputs, outputs, str(task_dir / "layout"))
+    log_metrics(metrics, result.headline())
+    write_report(report, STAGE[step].title, result.headline(), list(outputs.values()), fmt)
     return result
 
 
@@ -179,27 +130,11 @@ def relocate(value: Any, moves: dict[str, str]) -> Any:
     return value
 
 
-def headline(result: dict, limit: int = 40) -> dict[str, float]:
-    """Numeric scalars of a stage result, flattened to dotted keys (lists and long tails left out)."""
-    out: dict[str, float] = {}
-
-    def walk(v: Any, key: str) -> None:
-        if len(out) >= limit:
-            return
-        if isinstance(v, dict):
-            for k, x in v.items():
-                walk(x, f"{key}.{k}" if key else str(k))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            out[key] = float(v)
-
-    walk(result, "")
-    return out
-
-
-def log_metrics(metrics: Any, result: dict) -> dict[str, float]:
-    """Log the headline numbers on a KFP `Metrics` artifact (duck-typed: `.log_metric`, `.path`) and write them as
+def log_metrics(metrics: Any, numbers: dict[str, float]) -> dict[str, float]:
+    """Log headline numbers on a KFP `Metrics` artifact (duck-typed: `.log_metric`, `.path`) and write them as
     JSON at its path too (the local cache treats an artifact without a file as missing)."""
-    numbers = headline(result)
+    numbers = {k: float(v) for k, v in numbers.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
     for k, v in numbers.items():
         metrics.log_metric(k, v)
     Path(metrics.path).parent.mkdir(parents=True, exist_ok=True)
@@ -207,9 +142,8 @@ def log_metrics(metrics: Any, result: dict) -> dict[str, float]:
     return numbers
 
 
-def write_report(path: str, title: str, result: dict, folders: list[str] = (), fmt: str = "html") -> None:
+def write_report(path: str, title: str, numbers: dict[str, float], folders: list[str] = (), fmt: str = "html") -> None:
     """An HTML (plots inlined) or Markdown report of a step: headline metrics, then its plots."""
-    numbers = headline(result)
     if fmt == "md":
         rows = "\n".join(f"| {k} | {v:.4g} |" for k, v in numbers.items())
         write_text(Path(path), f"# {title}\n\n| metric | value |\n|---|---|\n{rows}\n")
@@ -235,7 +169,7 @@ def gate_decision(payload: str, inputs: dict[str, str], scratch: str) -> dict:
     from saferlhf.registry.evidence import gate_metrics
     from saferlhf.registry.gates import POLICY_MODEL, decide
 
-    _, cfg = stage_config(payload)
+    _, cfg, _ = stage_config(payload)
     root = Path(scratch)
     shutil.rmtree(root, ignore_errors=True)
     layout = Layout(root)
@@ -282,9 +216,9 @@ def register_step(payload: str, promote: bool, artifacts: dict[str, str], decisi
     model as `challenger` and moves `champion` only when its gates (the pipeline gate's, plus the comparison with
     the current champion) pass, so the held branch (`promote=False`) cannot promote either."""
     inputs, _ = step_io("register", artifacts)
-    result = run_stage(payload, STEPS["register"].run, inputs, {}, str(Path(registration).parent / "layout"))
-    models = {name: m.get("action", m.get("skipped", "")) for name, m in result.get("models", {}).items()}
-    log_metrics(metrics, {"gate_passed": float(promote), **result.get("metrics", {})})
+    result = run_stage(payload, "register", inputs, {}, str(Path(registration).parent / "layout"))
+    models = {name: m.get("action", m.get("skipped", "")) for name, m in result.models.items()}
+    log_metrics(metrics, {"gate_passed": float(promote), **result.metrics})
     verdict = "gates passed: eligible for `champion`" if promote else "gates failed: registered as `challenger` only"
     rows = "\n".join(f"| {name} | {action} |" for name, action in models.items())
     gate = Path(decision).read_text() if Path(decision).is_file() else ""
@@ -304,8 +238,9 @@ def monitor_metrics(summary: dict) -> dict:
     and per signal the drift test's score (p-value or distance) and verdict (1 = drifted)."""
     keys = ("drift_share", "unsafe_rate", "unsafe_rate_ceiling", "reference_unsafe_rate", "refusal_rate", "records",
             "reference_records", "skipped_lines")
-    signals = {col: {"drift_score": c.get("score"), "drifted": float(bool(c.get("drifted")))}
-               for col, c in summary.get("columns", {}).items()}
+    signals = {}
+    for col, c in summary.get("columns", {}).items():
+        signals.update({f"{col}.drift_score": c.get("score"), f"{col}.drifted": float(bool(c.get("drifted")))})
     return {"passed": float(summary["passed"]), **{k: summary.get(k) for k in keys}, **signals}
 
 
@@ -314,11 +249,11 @@ def monitor_step(payload: str, log: str, reference: str, fail_on_drift: bool, re
     """The monitor component's body: `run_monitor` on the prediction log vs the reference (either, when empty, the
     `monitor` section's own), its Evidently HTML report and JSON snapshot copied to the outputs, `monitor_metrics`
     logged. With `fail_on_drift`, drift raises DriftDetected once the outputs are written, so the run fails."""
-    from saferlhf.config import MonitorConfig, RegistryConfig
+    from saferlhf.config import MonitorConfig
     from saferlhf.errors import UserError
     from saferlhf.monitor import run_monitor
 
-    _, section = stage_config(payload)
+    _, section, tracking = stage_config(payload)
     task_dir = Path(report).parent
     scratch = task_dir / "monitoring"
     with error_note(task_dir):
@@ -328,8 +263,9 @@ def monitor_step(payload: str, log: str, reference: str, fail_on_drift: bool, re
             raise UserError("no drift reference: pass `reference` (a parquet/CSV path on a mounted volume or "
                             "models:/saferlhf-reward-onnx@champion)")
         # like the other steps, log to MLflow only when the pod (or `pipeline run`) names a tracking server or file
-        registry = RegistryConfig(tracking=bool(os.environ.get("MLFLOW_TRACKING_URI")))
-        summary = run_monitor(cfg, Layout(scratch / "layout"), registry)
+        on = tracking.tracking and bool(os.environ.get("MLFLOW_TRACKING_URI"))
+        registry = tracking.model_copy(update={"tracking": on})
+        summary = run_monitor(cfg, Layout(scratch / "layout"), registry).model_dump(mode="json")
         for src, dst in ((summary["report"], report), (summary["snapshot"], snapshot)):
             Path(dst).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)

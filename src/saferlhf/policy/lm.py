@@ -19,6 +19,7 @@ from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import PolicyConfig
 from saferlhf.errors import UserError
 from saferlhf.io import write_json
+from saferlhf.results import PolicyResult
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def save_policy(model, tokenizer, out_dir: str | Path) -> Path:
     return out
 
 
-def run_init(cfg: PolicyConfig, layout: Layout) -> dict:
+def run_init(cfg: PolicyConfig, layout: Layout) -> PolicyResult:
     """Build the base policy (from scratch or pretrained), fine-tune it on the train split's pairs, save it."""
     from saferlhf.data.loader import load_labels
 
@@ -176,8 +177,8 @@ def run_init(cfg: PolicyConfig, layout: Layout) -> dict:
     examples = encode_examples(tokenizer, prompts, responses, max_len)
     history = train_lm(model, tokenizer, examples, cfg)
     out = save_policy(model.eval(), tokenizer, resolve(cfg.output_dir, layout.base_policy))
-    summary = {"output_dir": str(out), "model_name": cfg.model_name or "gpt2-from-scratch",
-               "num_parameters": sum(p.numel() for p in model.parameters()), "num_examples": len(examples),
-               "final_loss": history[-1], "loss_history": history, "seconds": round(time.time() - t0, 1)}
-    write_json(out / "policy_summary.json", summary)
-    return summary
+    result = PolicyResult(output_dir=str(out), model_name=cfg.model_name or "gpt2-from-scratch",
+                          num_parameters=sum(p.numel() for p in model.parameters()), num_examples=len(examples),
+                          final_loss=history[-1], loss_history=history, seconds=round(time.time() - t0, 1))
+    write_json(out / "policy_summary.json", result.model_dump(mode="json"))
+    return result

@@ -12,6 +12,7 @@ import pandas as pd
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import ProbeConfig
 from saferlhf.probes.checks import PROBES, ProbeContext, summarize
+from saferlhf.results import ProbeResult
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def prompt_sets(cfg: ProbeConfig, prompts: pd.DataFrame, user: list[dict]) -> di
     return {name: builtin_prompts(name, prompts, cfg.max_prompts_per_probe) + user for name in cfg.probes}
 
 
-def run_probe(cfg: ProbeConfig, layout: Layout) -> dict:
+def run_probe(cfg: ProbeConfig, layout: Layout) -> ProbeResult:
     """`saferlhf probe`: run the selected probes on both policies, write the report; returns its summary."""
     from saferlhf.data.loader import load_labels, load_prompts
     from saferlhf.evaluate import prompt_table
@@ -87,8 +88,8 @@ def run_probe(cfg: ProbeConfig, layout: Layout) -> dict:
     report["summary"].update(reference_reward=ctx.reference_reward, user_prompts=len(user),
                              seconds=round(time.time() - t0, 1))
     out = resolve(cfg.output_path, layout.probes_report)
-    write_json(out, report)
-    s = report["summary"]
-    log.info("probes: overall risk base %.3f -> rl %.3f", s["base_model_overall_risk"], s["rl_model_overall_risk"])
-    return {**s, "risk_scores": {m: {p: r["risk_score"] for p, r in report[m].items()}
-                                 for m in ("base_model", "rl_model")}, "report_path": str(out)}
+    result = ProbeResult.model_validate(report)
+    write_json(out, result.model_dump(mode="json"))
+    s = result.summary
+    log.info("probes: overall risk base %.3f -> rl %.3f", s.base_model_overall_risk, s.rl_model_overall_risk)
+    return result.model_copy(update={"report_path": str(out)})

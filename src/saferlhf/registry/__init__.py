@@ -10,6 +10,7 @@ from pathlib import Path
 
 from saferlhf.artifacts import Layout
 from saferlhf.config import RegistryConfig
+from saferlhf.results import RegisterResult
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ def available_models(layout: Layout) -> dict[str, Path | None]:
 def log_model(name: str, folder: Path, layout: Layout) -> tuple[str, dict[str, str]]:
     """Log one model from its folder; returns (logged model URI, extra version tags)."""
     from saferlhf.registry import models
-    from saferlhf.serve.bundle import FP32_FILE, SHA_TAG, file_sha256, pick_onnx
+    from saferlhf.io import file_sha256
+    from saferlhf.serve.bundle import FP32_FILE, SHA_TAG, pick_onnx
 
     if name == "saferlhf-reward-onnx":
         # the scorer serves pick_onnx(..., "auto") and checks that file's digest against this tag
@@ -45,10 +47,10 @@ def register_outputs(cfg: RegistryConfig, layout: Layout, run_id: str, parent_ru
     """Inside an active run: log, register and gate every configured model whose files exist."""
     from saferlhf.registry import promote
     from saferlhf.registry.evidence import gate_metrics
-    from saferlhf.tracking import file_sha256
+    from saferlhf.tracking import data_sha256
 
     metrics = gate_metrics(layout)
-    base_tags = {"data_hash": file_sha256(layout.labels) or "unknown", "run_id": run_id,
+    base_tags = {"data_hash": data_sha256(layout.labels) or "unknown", "run_id": run_id,
                  "parent_run_id": parent_run_id or "none"}
     found = available_models(layout)
     results: dict[str, dict] = {}
@@ -68,7 +70,7 @@ def register_outputs(cfg: RegistryConfig, layout: Layout, run_id: str, parent_ru
     return {"metrics": metrics, "models": results}
 
 
-def run_register(cfg: RegistryConfig, layout: Layout) -> dict:
+def run_register(cfg: RegistryConfig, layout: Layout) -> RegisterResult:
     """`saferlhf registry register`: new versions of the current reward model, its ONNX export and the RL policy,
     each `challenger`, promoted to `champion` when the gates pass. Writes <output_root>/registry/decisions.json."""
     import mlflow
@@ -81,7 +83,7 @@ def run_register(cfg: RegistryConfig, layout: Layout) -> dict:
         parent = run.data.tags.get("mlflow.parentRunId")
         result = register_outputs(cfg, layout, run.info.run_id, parent)
         mlflow.log_metrics({f"gate.{k}": v for k, v in result["metrics"].items()})
-    summary = {"tracking_uri": uri, "run_id": run.info.run_id, "parent_run_id": parent or None,
-               "metrics": result["metrics"], "models": result["models"]}
-    write_json(layout.registry_decisions, summary)
+    summary = RegisterResult(tracking_uri=uri, run_id=run.info.run_id, parent_run_id=parent or None,
+                             metrics=result["metrics"], models=result["models"])
+    write_json(layout.registry_decisions, summary.model_dump(mode="json"))
     return summary

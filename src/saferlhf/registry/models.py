@@ -6,14 +6,14 @@ Each `log_*` function needs an active run and returns the logged model's URI (`m
 from __future__ import annotations
 
 import importlib.metadata as md
-import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+from saferlhf.io import hardlink_or_copy
 
 HERE = Path(__file__).resolve().parent
 CODE = HERE / "code_models"
@@ -53,10 +53,7 @@ def staged_folder(files: list[Path], name: str) -> Iterator[Path]:
         folder = Path(tmp) / name
         folder.mkdir()
         for f in files:
-            try:
-                os.link(f, folder / f.name)
-            except OSError:
-                shutil.copy2(f, folder / f.name)
+            hardlink_or_copy(f, folder / f.name)
         yield folder
 
 

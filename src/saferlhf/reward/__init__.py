@@ -6,11 +6,12 @@ import logging
 
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import RewardConfig
+from saferlhf.results import RewardResult
 
 log = logging.getLogger(__name__)
 
 
-def run_train(cfg: RewardConfig, layout: Layout) -> dict:
+def run_train(cfg: RewardConfig, layout: Layout) -> RewardResult:
     """`saferlhf reward train`: train on the train split, save, evaluate on test; returns metrics."""
     from saferlhf.data.loader import load_labels
     from saferlhf.reward.evaluate import evaluate_reward_model
@@ -24,7 +25,7 @@ def run_train(cfg: RewardConfig, layout: Layout) -> dict:
     return evaluate_reward_model(model, tokenizer, df, cfg, out_dir, history)
 
 
-def run_evaluate(cfg: RewardConfig, layout: Layout) -> dict:
+def run_evaluate(cfg: RewardConfig, layout: Layout) -> RewardResult:
     """`saferlhf reward evaluate`: evaluate a saved reward model on the test split."""
     from saferlhf.data.loader import load_labels
     from saferlhf.reward.evaluate import evaluate_reward_model

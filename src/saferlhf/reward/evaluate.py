@@ -14,6 +14,7 @@ from saferlhf.data.loader import LABEL_COLUMNS
 from saferlhf.io import atomic_write, write_json
 from saferlhf.metrics import expected_calibration_error, pairwise_accuracy, reliability_curve, spearman
 from saferlhf.reward.model import RewardModel
+from saferlhf.results import RewardResult
 from saferlhf.reward.train import predict, split_frame
 from saferlhf.signals import SIGNALS, combined_reward
 
@@ -48,7 +49,7 @@ def reference_frame(df: pd.DataFrame, scores: np.ndarray, weights) -> pd.DataFra
 
 
 def evaluate_reward_model(model: RewardModel, tokenizer, df: pd.DataFrame, cfg: RewardConfig, out_dir: Path,
-                          history: dict | None = None) -> dict:
+                          history: dict | None = None) -> RewardResult:
     """Evaluate on the test split and write metrics.json, plots/, reference_scores.parquet."""
     from saferlhf import plots
 
@@ -69,7 +70,8 @@ def evaluate_reward_model(model: RewardModel, tokenizer, df: pd.DataFrame, cfg: 
         plots.reliability_diagram(curve, ece, sig, plots_dir / f"calibration_{sig}.png")
     metrics["mae_max"] = max(metrics["mae"].values())
     metrics["ece_max"] = max(metrics["ece"].values())
-    reward = combined_reward(pred, cfg.weights)
+    weights = model.cfg.weights  # the weights saved with the model, which the scorer uses (not this YAML's)
+    reward = combined_reward(pred, weights)
     acc, n_pairs = pairwise_accuracy(test, reward)
     metrics["pairwise_accuracy"], metrics["pairwise_pairs"] = acc, n_pairs
     mean, std = mc_dropout_uncertainty(model, tokenizer, test, cfg.mc_dropout_passes, cfg.eval_batch_size)
@@ -80,9 +82,10 @@ def evaluate_reward_model(model: RewardModel, tokenizer, df: pd.DataFrame, cfg: 
         write_json(out_dir / "training_history.json", history)
         plots.line_plot({"training loss (per step)": history["step_loss"]}, "reward model", "step",
                         plots_dir / "loss_curve.png")
-    ref = reference_frame(test, pred, cfg.weights)
+    ref = reference_frame(test, pred, weights)
     atomic_write(out_dir / REFERENCE_FILE, lambda p: ref.to_parquet(p, index=False))
-    write_json(out_dir / "metrics.json", metrics)
+    result = RewardResult.model_validate(metrics)
+    write_json(out_dir / "metrics.json", result.model_dump(mode="json"))
     log.info("reward model: pairwise acc %.3f, max MAE %.3f, max ECE %.3f", acc, metrics["mae_max"],
              metrics["ece_max"])
-    return metrics
+    return result

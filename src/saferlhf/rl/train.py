@@ -18,6 +18,7 @@ from saferlhf.config import RLConfig
 from saferlhf.errors import UserError
 from saferlhf.io import read_json, write_json
 from saferlhf.refusal import expected_behaviour, is_degenerate, is_refusal
+from saferlhf.results import RLResult
 from saferlhf.rl.control import adaptive_kl_update, lagrange_update
 from saferlhf.signals import SIGNALS, combined_reward, helpfulness_reward, safety_cost
 
@@ -142,7 +143,7 @@ def _grpo_args(cfg: RLConfig, out_dir: str):
                       disable_tqdm=False)
 
 
-def run_train_rl(cfg: RLConfig, layout: Layout) -> dict:
+def run_train_rl(cfg: RLConfig, layout: Layout) -> RLResult:
     """GRPO on the `prompt_splits` prompts with the reward model as reward; saves the RL policy and its curves."""
     from trl import GRPOTrainer
 
@@ -169,9 +170,9 @@ def run_train_rl(cfg: RLConfig, layout: Layout) -> dict:
     save_policy(trainer.model.eval(), tokenizer, out)
     write_json(out / STATS_FILE, stats)
     _plot(stats, out / "plots" / "training_curves.png")
-    summary = _summary(cfg, stats, seconds)
-    write_json(out / "rl_summary.json", {**summary, "config": cfg.model_dump()})
-    return {**summary, "output_dir": str(out), "history": stats}
+    result = RLResult(**_summary(cfg, stats, seconds), output_dir=str(out), config=cfg.model_dump(mode="json"))
+    write_json(out / "rl_summary.json", result.model_dump(mode="json", exclude={"history", "output_dir"}))
+    return result.model_copy(update={"history": stats})
 
 
 def _mean(rows: list[dict], key: str) -> float | None:

@@ -7,7 +7,6 @@ version's `onnx_sha256` tag (set by the registry step) before anything is served
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saferlhf.errors import UserError
+from saferlhf.io import file_sha256
 from saferlhf.signals import DEFAULT_WEIGHTS, SIGNALS
 
 log = logging.getLogger(__name__)
@@ -48,14 +48,6 @@ class ModelBundle:
     def torch_model_dir(self) -> Path:
         """The PyTorch reward model this export came from (its parent folder), for the baseline backend."""
         return self.folder.parent
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify_sha256(path: str | Path, expected: str) -> str:

@@ -1,0 +1,245 @@
+"""Typed results: what each stage's `run_*` returns, and (its JSON dump) the report file it writes.
+
+These models *are* the schema of the report files (`metrics.json`, `evaluation_results.json`, ...): the registry's
+gates, the dashboard, publishing, the KFP `Metrics` and the bench scripts read fields, never dotted strings.
+Fields a reader relies on are typed; everything else a stage writes is kept (`extra="allow"`), so an older or newer
+report still loads. A report that is not JSON, or whose typed fields have the wrong type, fails with one line
+naming the file (`StageResult.load`). Percentages are 0-100, rates 0-1, as the field names say."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from saferlhf.errors import UserError
+
+R = TypeVar("R", bound="StageResult")
+
+
+class Part(BaseModel):
+    """A nested block of a report: typed where read, open to extra keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class StageResult(Part):
+    # Fields left out of the CLI's printout and the headline metrics (long per-record lists, curves).
+    BULKY: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def load(cls: type[R], path: Path) -> R:
+        """The report at `path`; UserError (one line, naming the file) when missing, not JSON or mistyped."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{path}: report not found") from None
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise UserError(f"{path}: not a readable JSON report ({e})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: a report must be a JSON object, got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            first = e.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise UserError(f"{path}: not a {cls.__name__} report ({loc}: {first['msg']})") from None
+
+    def view(self) -> dict[str, Any]:
+        """The result without its bulky fields (what the CLI prints and the trackers read)."""
+        return {k: v for k, v in self.model_dump(mode="json").items() if k not in self.BULKY}
+
+    def headline(self, limit: int = 40) -> dict[str, float]:
+        """Finite numeric scalars of `view()`, flattened to dotted keys (KFP Metrics, reports).
+
+        >>> RLResult(steps=3, target_kl=0.1, kl_last_quarter=float("nan"), history=[{"kl": 1}]).headline()
+        {'steps': 3.0, 'target_kl': 0.1}
+        """
+        out: dict[str, float] = {}
+
+        def walk(v: Any, key: str) -> None:
+            if len(out) >= limit:
+                return
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    walk(x, f"{key}.{k}" if key else str(k))
+            elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                out[key] = float(v)
+
+        walk(self.view(), "")
+        return out
+
+
+# ---------------------------------------------------------------- data
+class DataResult(StageResult):
+    prompts: int
+    responses: int
+    prompts_per_category: dict[str, int] = {}
+    responses_per_type: dict[str, int] = {}
+    prompts_per_split: dict[str, int] = {}
+    prompts_path: str | None = None
+    labels_path: str | None = None
+
+
+# ---------------------------------------------------------------- reward model
+class RewardResult(StageResult):
+    """`metrics.json` of the reward model (test split)."""
+
+    BULKY = ("reliability",)
+    test_rows: int | None = None
+    mae: dict[str, float] = {}
+    ece: dict[str, float] = {}
+    mae_max: float | None = None
+    ece_max: float | None = None
+    pairwise_accuracy: float | None = None
+    pairwise_pairs: int | None = None
+    train_seconds: float | None = None
+
+
+# ---------------------------------------------------------------- policies
+class PolicyResult(StageResult):
+    """`policy_summary.json` of the base policy."""
+
+    BULKY = ("loss_history",)
+    output_dir: str | None = None
+    model_name: str | None = None
+    num_parameters: int | None = None
+    num_examples: int | None = None
+    final_loss: float | None = None
+    loss_history: list[float] = []
+    seconds: float | None = None
+
+
+class RLResult(StageResult):
+    """`rl_summary.json` of the RL policy (per-step records: `training_stats.json`, returned as `history`)."""
+
+    BULKY = ("history", "config")
+    steps: int | None = None
+    seconds: float | None = None
+    objective: str | None = None
+    adaptive_kl: bool | None = None
+    target_kl: float | None = None
+    final_beta: float | None = None
+    final_lambda: float | None = None
+    kl_last_quarter: float | None = None
+    cost_last_quarter: float | None = None
+    reward_last_quarter: float | None = None
+    output_dir: str | None = None
+    history: list[dict] = []
+
+
+# ---------------------------------------------------------------- evaluation
+class ModelSummary(Part):
+    num_responses: int | None = None
+    unsafe_pct: float | None = None
+    unsafe_pct_harmful: float | None = None
+    over_refusal_pct: float | None = None
+    refusal_pct: float | None = None
+    reward_mean: float | None = None
+    mean_response_words: float | None = None
+
+
+class RateChange(Part):
+    base: float | None = None
+    rl: float | None = None
+    reduction_pct: float | None = None
+
+
+class OverRefusal(Part):
+    base_pct: float | None = None
+    rl_pct: float | None = None
+    change_points: float | None = None
+    num_benign_responses: int | None = None
+
+
+class EvaluationResult(StageResult):
+    """`evaluation_results.json`: base vs RL on held-out prompts (see saferlhf.evaluate.compare)."""
+
+    BULKY = ("records", "config", "per_category_unsafe_pct", "plots", "calibration")
+    split: str | None = None
+    num_prompts: int | None = None
+    num_responses_per_prompt: int | None = None
+    unsafe_threshold: float | None = None
+    base_model: ModelSummary = ModelSummary()
+    rl_model: ModelSummary = ModelSummary()
+    unsafe_output_pct: RateChange = RateChange()
+    unsafe_output_pct_harmful: RateChange = RateChange()
+    over_refusal: OverRefusal = OverRefusal()
+    toxicity_reduction_pct: float | None = None
+    hallucination_reduction_pct: float | None = None
+    compliance_improvement_pct: float | None = None
+    reward_distribution: dict[str, float] = {}
+    adversarial_robustness: dict[str, float] = {}
+    kl_divergence: dict[str, float] = {}
+    per_category_unsafe_pct: dict[str, dict[str, float]] = {}
+    seconds: float | None = None
+    results_path: str | None = None
+    records: list[dict] = []
+
+
+# ---------------------------------------------------------------- probes
+class ProbeOutcome(Part):
+    risk_score: float
+    num_failures: int | None = None
+    num_prompts: int | None = None
+
+
+class ProbeSummary(Part):
+    base_model_overall_risk: float | None = None
+    rl_model_overall_risk: float | None = None
+    risk_improvement: float | None = None
+    reward_model_susceptibility: dict[str, Any] = {}
+    seconds: float | None = None
+
+
+class ProbeResult(StageResult):
+    """`probes_report.json`: per model, per probe its outcome; the summary."""
+
+    BULKY = ("base_model", "rl_model")
+    base_model: dict[str, ProbeOutcome] = {}
+    rl_model: dict[str, ProbeOutcome] = {}
+    summary: ProbeSummary = ProbeSummary()
+    report_path: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        risks = {m: {p: r.risk_score for p, r in getattr(self, m).items()} for m in ("base_model", "rl_model")}
+        return {**super().view(), "risk_scores": risks}
+
+
+# ---------------------------------------------------------------- export, registry, monitor
+class ExportResult(StageResult):
+    """`export_report.json` of the ONNX bundle."""
+
+    output_dir: str | None = None
+    n_items: int | None = None
+    fp32: dict[str, Any] = {}
+    int8: dict[str, Any] | None = None
+    passed: bool = False
+
+
+class RegisterResult(StageResult):
+    """`registry/decisions.json`: the versions registered and each gate decision."""
+
+    tracking_uri: str | None = None
+    run_id: str | None = None
+    parent_run_id: str | None = None
+    metrics: dict[str, float] = {}
+    models: dict[str, dict[str, Any]] = {}
+
+
+class MonitorResult(StageResult):
+    """The drift monitor's summary (its Evidently report and snapshot are files beside it)."""
+
+    BULKY = ("tests",)
+    passed: bool
+    records: int | None = None
+    drift_share: float | None = None
+    unsafe_rate: float | None = None
+    unsafe_rate_ceiling: float | None = None
+    drifted_columns: list[str] = []
+    failed_tests: list[str] = []
+    report: str | None = None
+    snapshot: str | None = None

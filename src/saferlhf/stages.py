@@ -1,0 +1,176 @@
+"""The stage table: what each stage *is*, written once.
+
+Per stage: its name (the one run name everywhere: KFP step, MLflow run, dashboard node), its config section, its
+run function (`fn(cfg, layout) -> result`), the `Layout` places it reads and writes, its typed result and the report
+file that result is dumped to, its CLI words, whether it logs its own tracking run, and the resources its pod asks
+for. The CLI commands, the KFP steps' I/O, publishing, tracking, the dashboard's stage graph and the Makefile's
+`demo-stages` derive from this table (tests/unit/test_stages.py checks the ones that cannot import it).
+
+Pure data: importing this module imports no stage code (run functions and result models load on first use)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+from saferlhf.artifacts import Layout
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A pod's CPU/memory requests and limits; `gpu`: takes the pipeline's `gpus` parameter."""
+
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+    gpu: bool = False
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    section: str
+    run: str  # "module:function", called as function(cfg, layout)
+    result: str  # class name in saferlhf.results
+    inputs: tuple[str, ...]  # Layout places read (upstream artifacts)
+    outputs: tuple[str, ...]  # Layout places written (its artifacts)
+    report: str  # Layout place, optionally "/<file>": the result's JSON dump (the proof that it ran)
+    command: tuple[str, ...]  # CLI words: `saferlhf policy train-rl`
+    title: str
+    label: str
+    resources: Resources
+    help: str  # the CLI command's help
+    tracking: Literal["stage", "own"] = "stage"  # "own": the stage logs its own MLflow run
+    pipeline: str = "saferlhf"  # the compiled pipeline that runs it
+
+    def run_fn(self) -> Callable:
+        module, _, func = self.run.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+    def result_model(self) -> type:
+        from saferlhf import results
+
+        return getattr(results, self.result)
+
+    def report_path(self, layout: Layout) -> Path:
+        attr, _, rest = self.report.partition("/")
+        base = getattr(layout, attr)
+        return base / rest if rest else base
+
+    def load_result(self, layout: Layout):
+        """The typed result from this stage's report file (UserError naming the file when unreadable)."""
+        return self.result_model().load(self.report_path(layout))
+
+    @property
+    def cli(self) -> str:
+        return "saferlhf " + " ".join(self.command)
+
+
+_POLICIES = ("data_dir", "base_policy", "rl_policy", "reward_model")
+STAGES: tuple[Stage, ...] = (
+    Stage("generate-data", "data", "saferlhf.data:run_generate", "DataResult", (), ("data_dir",),
+          "data_dir/dataset_summary.json", ("data", "generate"), "Safety dataset", "Dataset",
+          Resources("500m", "1", "1Gi", "2Gi"),
+          'Generate prompts.json and safety_labels.csv (deterministic for a seed).'),
+    Stage("train-reward", "reward", "saferlhf.reward:run_train", "RewardResult", ("data_dir",), ("reward_model",),
+          "reward_model/metrics.json", ("reward", "train"), "Reward model", "Reward model",
+          Resources("2", "4", "6Gi", "12Gi", gpu=True),
+          'Train the four-head reward model on the train split, save it, evaluate it on the test split.'),
+    Stage("init-policy", "policy", "saferlhf.policy:run_init", "PolicyResult", ("data_dir",), ("base_policy",),
+          "base_policy/policy_summary.json", ("policy", "init"), "Base policy", "Base policy",
+          Resources("2", "4", "4Gi", "8Gi"),
+          "Build the base policy (small GPT-2 from scratch, or --model-name) on the dataset's prompt->response "
+          "pairs."),
+    Stage("train-rl", "rl", "saferlhf.rl:run_train_rl", "RLResult", ("data_dir", "base_policy", "reward_model"),
+          ("rl_policy",), "rl_policy/rl_summary.json", ("policy", "train-rl"), "RL policy", "RL policy",
+          Resources("2", "4", "8Gi", "16Gi", gpu=True),
+          'RL fine-tuning with TRL GRPO (PPO-clip + KL to the frozen base), adaptive KL, optional Lagrangian cost.'),
+    Stage("evaluate", "evaluate", "saferlhf.evaluate:run_evaluate", "EvaluationResult", _POLICIES, ("evaluation",),
+          "evaluation/evaluation_results.json", ("evaluate",), "Evaluation: base vs RL policy", "Evaluation",
+          Resources("2", "4", "6Gi", "12Gi"),
+          "Compare base and RL policies on held-out prompts: unsafe %, reward shift, KL, toxicity/hallucination/"
+          "compliance change, calibration, adversarial robustness, over-refusal -> evaluation_results.json + plots."),
+    Stage("probe", "probe", "saferlhf.probes:run_probe", "ProbeResult", _POLICIES, ("probes_report",),
+          "probes_report", ("probe",), "Safety probes: base vs RL policy", "Safety probes",
+          Resources("2", "4", "6Gi", "12Gi"),
+          'Run the six safety probes on base and RL policies -> probes_report.json (add your prompts: --prompts-path).'),
+    Stage("export-onnx", "export", "saferlhf.onnx_export:run_export", "ExportResult", ("data_dir", "reward_model"),
+          ("reward_onnx",), "reward_onnx/export_report.json", ("reward", "export-onnx"), "ONNX export",
+          "ONNX export", Resources("1", "2", "4Gi", "8Gi"),
+          'Export the reward model to ONNX (fp32; `--quantize int8` adds INT8) and check parity against PyTorch.'),
+    Stage("register", "registry", "saferlhf.registry:run_register", "RegisterResult",
+          ("data_dir", "reward_model", "reward_onnx", "base_policy", "rl_policy", "evaluation", "probes_report"),
+          (), "registry_decisions", ("registry", "register"), "Registration", "Registry",
+          Resources("500m", "1", "2Gi", "4Gi"),
+          "Register the current reward model, ONNX export and RL policy as new versions (alias `challenger`); move "
+          "`champion` to each one whose safety gates pass against the current champion.", tracking="own"),
+    Stage("monitor-drift", "monitor", "saferlhf.monitor:run_monitor", "MonitorResult", ("reward_onnx",),
+          ("monitoring",), "monitoring/summary.json", ("monitor", "run"), "Drift monitor", "Drift monitor",
+          Resources("500m", "1", "1Gi", "2Gi"),
+          "Evidently drift report of the log's window vs the reference; exit 0 when the tests pass, 1 on drift.",
+          tracking="own", pipeline="saferlhf-drift-monitor"),
+)
+STAGE = {s.name: s for s in STAGES}
+BY_SECTION = {s.section: s for s in STAGES}
+# The pipeline's fan-out runs these stages as items of one `assess-policies` task.
+ASSESSMENTS = ("evaluate", "probe")
+# Pipeline steps that are plumbing, not stages (config resolution, fan-out, gate): their pods' sizes.
+PLUMBING = {
+    "resolve-config": Resources("250m", "1", "512Mi", "1Gi"),
+    "plan-assessments": Resources("100m", "500m", "256Mi", "512Mi"),
+    "assess-policies": Resources("2", "4", "6Gi", "12Gi"),
+    "promotion-gate": Resources("250m", "1", "1Gi", "2Gi"),
+    "resolve-monitor-config": Resources("250m", "1", "512Mi", "1Gi"),
+}
+
+
+# Pipeline artifact names that differ from the Layout place they hold (every other artifact is named as its place).
+ARTIFACT_NAMES = {"data_dir": "dataset", "promotion_decision": "promotion"}
+
+
+def artifact_name(place: str) -> str:
+    return ARTIFACT_NAMES.get(place, place)
+
+
+def place_of(artifact: str) -> str:
+    """The Layout place a pipeline artifact (component input/output name) holds."""
+    return {v: k for k, v in ARTIFACT_NAMES.items()}.get(artifact, artifact)
+
+
+def published(pipeline: str = "saferlhf") -> dict[str, str]:
+    """Pipeline output name -> Layout place, for every stage output of the pipeline and its promotion decision
+    (in table order: the reward model before its onnx/ folder, which lives inside it)."""
+    places = [p for s in pipeline_stages(pipeline) for p in s.outputs]
+    if pipeline == "saferlhf":
+        places.append("promotion_decision")
+    return {artifact_name(p): p for p in places}
+
+
+def resources(step: str) -> Resources:
+    """The pod size of a pipeline step: a stage's own, else the plumbing step's."""
+    return STAGE[step].resources if step in STAGE else PLUMBING[step]
+
+
+def producers() -> dict[str, str]:
+    """Layout place -> the stage that writes it."""
+    return {place: s.name for s in STAGES for place in s.outputs}
+
+
+def upstream(stage: Stage) -> tuple[str, ...]:
+    """Stages whose outputs this stage reads, in table order."""
+    made_by = producers()
+    names = {made_by[p] for p in stage.inputs if p in made_by}
+    return tuple(s.name for s in STAGES if s.name in names)
+
+
+def pipeline_stages(pipeline: str = "saferlhf") -> tuple[Stage, ...]:
+    return tuple(s for s in STAGES if s.pipeline == pipeline)
+
+
+def demo_commands() -> list[str]:
+    """`make demo-stages`: the main pipeline's stages as CLI commands, in order (export asks for INT8 as the
+    pipeline's demo config does)."""
+    return [s.cli + (" --quantize int8" if s.name == "export-onnx" else "") for s in pipeline_stages()]
