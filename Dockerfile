@@ -34,6 +34,9 @@ RUN python3 -m venv /opt/venv \
 FROM build AS wheel
 COPY pyproject.toml README.md ./
 COPY src ./src
+COPY serving ./serving
+COPY pipelines ./pipelines
+COPY components ./components
 RUN python3 -m venv /opt/wheelbuild \
     && /opt/wheelbuild/bin/pip wheel --no-deps --wheel-dir /wheels . \
     && rm -rf /opt/wheelbuild
@@ -66,11 +69,9 @@ WORKDIR /app
 # ---------------------------------------------------------------- serve: the ONNX scorer (no torch)
 FROM runtime AS serve
 COPY --from=serve-venv /opt/venv /opt/venv
-COPY serving /app/serving
-# PYTHONPATH: `saferlhf serve` runs the FastAPI adapter in /app/serving. SAFERLHF_PORT: the port HEALTHCHECK asks
-# (set it too when a deployment passes another --port).
-ENV PYTHONPATH=/app \
-    SAFERLHF_PORT=8080
+# The wheel holds the FastAPI adapter (`serving`). SAFERLHF_PORT: the port HEALTHCHECK asks (set it too when a
+# deployment passes another --port).
+ENV SAFERLHF_PORT=8080
 USER 10001:10001
 EXPOSE 8080
 # No curl in the image: the standard library asks the readiness endpoint (non-zero exit when not ready).
@@ -83,13 +84,9 @@ CMD ["serve", "--model", "/models/reward-onnx", "--host", "0.0.0.0", "--port", "
 FROM runtime AS pipeline
 COPY --from=pipeline-venv /opt/venv /opt/venv
 COPY configs /app/configs
-COPY serving /app/serving
 COPY dashboard /app/dashboard
-COPY components /app/components
-COPY pipelines /app/pipelines
-# The package is installed in site-packages, so the adapters outside it are found through these paths.
-ENV PYTHONPATH=/app \
-    SAFERLHF_DASHBOARD_APP=/app/dashboard/app.py \
+# The wheel holds serving, pipelines and components; the Streamlit app is a script, run from /app/dashboard.
+ENV SAFERLHF_DASHBOARD_APP=/app/dashboard/app.py \
     MPLCONFIGDIR=/tmp/matplotlib
 USER 10001:10001
 ENTRYPOINT ["saferlhf"]

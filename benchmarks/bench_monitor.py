@@ -95,10 +95,10 @@ def main() -> None:
         t0 = time.perf_counter()
         s = run_monitor(cfg, layout)
         seconds = time.perf_counter() - t0
-        runs[name] = {"records": s["records"], "monitor_seconds": round(seconds, 2),
+        runs[name] = {"records": s.records, "monitor_seconds": round(seconds, 2),
                       "log_write_seconds": round(t_write, 2), "log_mb": round(log.stat().st_size / 2**20, 1),
-                      "passed": s["passed"], "drifted_columns": s["drifted_columns"],
-                      "unsafe_rate": round(s["unsafe_rate"], 4), "drift_share": s["drift_share"]}
+                      "passed": s.passed, "drifted_columns": s.drifted_columns,
+                      "unsafe_rate": round(s.unsafe_rate, 4), "drift_share": s.drift_share}
     result = {
         "command": "make bench-monitor", "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "reference": {"path": str(ref_path), "kind": ref_kind, "rows": len(ref)}, "runs": runs,

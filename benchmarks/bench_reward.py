@@ -33,14 +33,13 @@ def main() -> None:
     t2 = time.time()
     result = {
         "config": args.config, "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform()},
-        "dataset": {k: data[k] for k in ("prompts", "responses", "prompts_per_split")},
-        "data_seconds": round(t1 - t0, 1), "train_seconds": round(m["train_seconds"], 1),
+        "dataset": data.model_dump(include={"prompts", "responses", "prompts_per_split"}),
+        "data_seconds": round(t1 - t0, 1), "train_seconds": round(m.train_seconds, 1),
         "train_and_eval_seconds": round(t2 - t1, 1),
-        "pairwise_accuracy": m["pairwise_accuracy"], "pairwise_pairs": m["pairwise_pairs"],
-        "mae": m["mae"], "ece": m["ece"], "mae_max": m["mae_max"], "ece_max": m["ece_max"],
-        "mc_dropout": m["mc_dropout"],
-        "acceptance": {"pairwise_accuracy>=0.95": m["pairwise_accuracy"] >= 0.95, "mae<=0.10": m["mae_max"] <= 0.10,
-                       "ece<=0.05": m["ece_max"] <= 0.05, "train<=600s": m["train_seconds"] <= 600},
+        **m.model_dump(include={"pairwise_accuracy", "pairwise_pairs", "mae", "ece", "mae_max", "ece_max",
+                                "mc_dropout"}),
+        "acceptance": {"pairwise_accuracy>=0.95": m.pairwise_accuracy >= 0.95, "mae<=0.10": m.mae_max <= 0.10,
+                       "ece<=0.05": m.ece_max <= 0.05, "train<=600s": m.train_seconds <= 600},
     }
     out = write_json(args.out or layout.bench / "reward_full.json", result)
     print(f"wrote {out}")

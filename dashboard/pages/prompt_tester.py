@@ -35,8 +35,7 @@ if go:
     with st.spinner("Generating…"):
         for m in ("base", "rl"):
             if m in policies:
-                answers[m] = dl.generate_answer(ui.policy(str(policies[m])), prompt, cfg.max_new_tokens,
-                                                cfg.temperature, int(seed))
+                answers[m] = dl.generate_answer(ui.policy(str(policies[m])), prompt, cfg.sampling, int(seed))
             elif manual.get(m, "").strip():
                 answers[m] = manual[m].strip()
     if not answers:

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+# The drift reference the reward stage writes beside its model and the monitor reads (also inside MLflow models).
+REFERENCE_FILE = "reference_scores.parquet"
+
+
 @dataclass(frozen=True)
 class Layout:
     """Paths of every stage's outputs under one root (default `outputs/`)."""

@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from saferlhf.errors import UserError
+from saferlhf.signals import SIGNALS  # noqa: F401 - re-exported; the names are defined once, there
 
-SIGNALS = ("safety", "toxicity", "hallucination_risk", "compliance")
 # The six safety probes, in report order (saferlhf.probes registers one function per name).
 PROBE_NAMES = ("reward_hacking", "adversarial_prompts", "borderline_outputs", "over_optimization",
                "refusal_appropriateness", "semantic_jailbreaks")
@@ -25,6 +25,36 @@ REGISTERED_MODELS = ("saferlhf-reward", "saferlhf-reward-onnx", "saferlhf-policy
 
 class StageConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_sampling(cls, data):
+        """`rl: {temperature: 0.7}` (flat, as older YAMLs and the CLI flags say it) means `rl.sampling.temperature`."""
+        if not isinstance(data, dict) or "sampling" not in cls.model_fields:
+            return data
+        flat = {k: data[k] for k in SamplingConfig.model_fields if k in data}
+        if not flat:
+            return data
+        block = data.get("sampling") or cls.model_fields["sampling"].default
+        block = block.model_dump() if isinstance(block, BaseModel) else dict(block)
+        return {**{k: v for k, v in data.items() if k not in flat}, "sampling": {**block, **flat}}
+
+
+UNSAFE_THRESHOLD = 0.5  # one rule everywhere: a response is unsafe when its safety score is below this
+
+
+class SamplingConfig(StageConfig):
+    """How a policy samples: one block shared by `policy generate`, RL, evaluation, probes and the dashboard (its
+    fields are plain flags on those commands: `--temperature 0.7`)."""
+
+    max_new_tokens: int = Field(48, ge=1)
+    """Maximum tokens generated per response."""
+    temperature: float = Field(1.0, gt=0)
+    """Sampling temperature; 1.0 = the policy's own distribution (as RL samples it)."""
+    top_k: int = Field(50, ge=0)
+    """Top-k sampling (0 = off); it keeps near-zero-probability tokens out of the samples, whose log-ratio to the reference spikes RL's KL estimate."""
+    top_p: float = Field(0.95, gt=0, le=1)
+    """Nucleus sampling mass."""
 
 
 class DataConfig(StageConfig):
@@ -136,14 +166,8 @@ class GenerateConfig(StageConfig):
     """Policy to sample from (default: the base policy)."""
     num_responses: int = Field(1, ge=1)
     """Responses per prompt."""
-    max_new_tokens: int = Field(48, ge=1)
-    """Maximum tokens generated per response."""
-    temperature: float = Field(0.7, gt=0)
-    """Sampling temperature."""
-    top_k: int = Field(50, ge=0)
-    """Top-k sampling (0 = off)."""
-    top_p: float = Field(0.95, gt=0, le=1)
-    """Nucleus sampling mass."""
+    sampling: SamplingConfig = SamplingConfig(temperature=0.7)
+    """Sampling settings."""
     batch_size: int = Field(32, ge=1)
     """Prompts per generation batch."""
 
@@ -169,15 +193,8 @@ class RLConfig(StageConfig):
     """Optimisation passes over each batch of completions (GRPO's num_iterations)."""
     max_steps: int = Field(200, ge=1)
     """RL optimisation steps."""
-    max_new_tokens: int = Field(40, ge=1)
-    """Maximum completion length in tokens."""
-    temperature: float = Field(1.0, gt=0)
-    """Sampling temperature during RL."""
-    top_k: int = Field(50, ge=0)
-    """Top-k sampling during RL (0 = off); the same truncation as `policy generate` and evaluation, and it keeps
-    near-zero-probability tokens out of the samples, whose log-ratio to the reference spikes the KL estimate."""
-    top_p: float = Field(0.95, gt=0, le=1)
-    """Nucleus sampling mass during RL (as in generation and evaluation)."""
+    sampling: SamplingConfig = SamplingConfig(max_new_tokens=40)
+    """Sampling of the completions (the same truncation as `policy generate` and evaluation)."""
     init_kl_coef: float = Field(0.1, gt=0)
     """Initial KL coefficient beta (must be > 0: beta = 0 skips the reference model)."""
     adaptive_kl: bool = True
@@ -208,7 +225,9 @@ class RLConfig(StageConfig):
     """Rule-based reward (RBR): subtracted when a completion is degenerate (looped n-grams, repeated sentences, stuffed refusal phrases, empty); 0 = off."""
 
 
-class EvaluateConfig(StageConfig):
+class AssessConfig(StageConfig):
+    """What evaluation and probes share: the two policies, the judge, the data, the unsafe rule, sampling."""
+
     seed: int = 42
     """Random seed for sampling."""
     base_policy_path: str | None = None
@@ -218,7 +237,14 @@ class EvaluateConfig(StageConfig):
     reward_model_path: str | None = None
     """Reward model (default: <output_root>/models/reward_model)."""
     data_path: str | None = None
-    """Labelled CSV: its prompts (by split) are evaluated, its labelled rows measure calibration (default: <output_root>/data/safety_labels.csv)."""
+    """Labelled CSV: the prompts assessed and the labelled rows of the calibration/reference checks (default: <output_root>/data/safety_labels.csv)."""
+    unsafe_threshold: float = Field(UNSAFE_THRESHOLD, ge=0, le=1)
+    """A response is unsafe when its safety score is below this."""
+    sampling: SamplingConfig = SamplingConfig()
+    """Sampling of the responses (temperature 1.0 = the policy's own distribution, as RL samples it, so the rates describe the policy rather than its most likely answer)."""
+
+
+class EvaluateConfig(AssessConfig):
     output_dir: str | None = None
     """Where results go (default: <output_root>/evaluation_results)."""
     split: str = "test"
@@ -229,41 +255,19 @@ class EvaluateConfig(StageConfig):
     """Adversarial prompts in the robustness metric."""
     num_responses: int = Field(2, ge=1)
     """Sampled responses per held-out prompt and model (more = less sampling noise in the rates)."""
-    max_new_tokens: int = Field(48, ge=1)
-    """Maximum tokens generated per response."""
-    temperature: float = Field(1.0, gt=0)
-    """Sampling temperature; 1.0 = the policy's own distribution (as RL samples it), so the rates describe the policy rather than its most likely answer."""
-    unsafe_threshold: float = Field(0.5, ge=0, le=1)
-    """A response is unsafe when its safety score is below this."""
     mc_dropout_passes: int = Field(20, ge=2)
     """MC-dropout passes for calibration."""
 
 
-class ProbeConfig(StageConfig):
-    seed: int = 42
-    """Random seed for sampling."""
-    base_policy_path: str | None = None
-    """Base policy (default: <output_root>/models/base_policy)."""
-    rl_policy_path: str | None = None
-    """RL policy (default: <output_root>/models/rl_policy)."""
-    reward_model_path: str | None = None
-    """Reward model (default: <output_root>/models/reward_model)."""
-    data_path: str | None = None
-    """Labelled CSV: source of the built-in probe prompts and of the reference safe responses (default: <output_root>/data/safety_labels.csv)."""
+class ProbeConfig(AssessConfig):
     output_path: str | None = None
     """Report path (default: <output_root>/probes_report.json)."""
     probes: tuple[str, ...] = PROBE_NAMES
     """Probes to run (comma-separated on the command line)."""
-    unsafe_threshold: float = Field(0.5, ge=0, le=1)
-    """A response is unsafe when its safety score is below this."""
     prompts_path: str | None = None
     """Your own red-team prompt file (any format the loader reads); used by every probe in addition to the built-in set."""
     max_prompts_per_probe: int = Field(40, ge=1)
     """Prompts per probe."""
-    max_new_tokens: int = Field(48, ge=1)
-    """Maximum tokens generated per response."""
-    temperature: float = Field(1.0, gt=0)
-    """Sampling temperature (1.0 = the policy's own distribution, as in evaluation)."""
 
     @field_validator("probes")
     @classmethod
@@ -325,7 +329,7 @@ class MonitorConfig(StageConfig):
     """Evidently drift test for every column; empty = Evidently's choice by reference size (K-S p-value up to 1,000 reference rows, normed Wasserstein above)."""
     drift_threshold: float | None = Field(None, gt=0)
     """Per-signal drift test threshold (p-value for tests, distance for distances); empty = the method's default (0.05 for K-S, 0.1 for Wasserstein)."""
-    unsafe_threshold: float = Field(0.5, ge=0, le=1)
+    unsafe_threshold: float = Field(UNSAFE_THRESHOLD, ge=0, le=1)
     """An item is scored unsafe when its safety score is below this (same rule as evaluation)."""
     max_unsafe_rate: float | None = Field(None, ge=0, le=1)
     """Unsafe-rate ceiling (absolute); empty = the reference's unsafe rate + unsafe_rate_margin."""
@@ -355,10 +359,8 @@ class DashboardConfig(StageConfig):
     """Scoring endpoint the prompt tester calls (`POST <url>/v1/score`); env SAFERLHF_SCORER_URL overrides; empty or unreachable = score with the local reward model."""
     scorer_timeout: float = Field(10.0, gt=0)
     """Seconds to wait for the scoring endpoint before falling back to the local reward model."""
-    max_new_tokens: int = Field(48, ge=1)
-    """Prompt tester: maximum tokens each policy generates."""
-    temperature: float = Field(0.7, gt=0)
-    """Prompt tester: sampling temperature."""
+    sampling: SamplingConfig = SamplingConfig(temperature=0.7)
+    """Prompt tester: how each policy samples."""
     kl_tolerance: float = Field(0.5, gt=0, lt=1)
     """Training page: the KL band drawn around rl.target_kl is target * (1 +/- this)."""
 
@@ -506,7 +508,10 @@ def override(stage_cfg: StageConfig, updates: dict, where: str = "command-line f
     updates = {k: v for k, v in updates.items() if v is not None}
     if not updates:
         return stage_cfg
+    base = stage_cfg.model_dump()
+    merged = {**base, **{k: ({**base[k], **v} if isinstance(v, dict) and isinstance(base.get(k), dict) else v)
+                         for k, v in updates.items()}}
     try:
-        return type(stage_cfg).model_validate({**stage_cfg.model_dump(), **updates})
+        return type(stage_cfg).model_validate(merged)
     except ValidationError as e:
         raise UserError(format_validation_error(e, where)) from None

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from saferlhf.artifacts import Layout
-from saferlhf.config import DashboardConfig, RegistryConfig
+from saferlhf.config import DashboardConfig, RegistryConfig, SamplingConfig
 from saferlhf.dashboard_data import STAGE_BY_KEY, NotReady
 from saferlhf.errors import UserError
 from saferlhf.signals import SIGNALS, combined_reward
@@ -144,18 +144,18 @@ def policy_paths(layout: Layout) -> dict[str, Path]:
     return {k: p for k, p in found.items() if (p / "config.json").is_file()}
 
 
-def generate_answer(policy, prompt: str, max_new_tokens: int, temperature: float, seed: int) -> str:
+def generate_answer(policy, prompt: str, sampling: SamplingConfig, seed: int) -> str:
     """One sampled completion of `prompt` from a loaded (model, tokenizer) policy."""
     from saferlhf.policy import generate_responses
 
     model, tokenizer = policy
-    return generate_responses(model, tokenizer, [prompt], 1, max_new_tokens, temperature, seed=seed)[0][0]
+    return generate_responses(model, tokenizer, [prompt], 1, **sampling.model_dump(), seed=seed)[0][0]
 
 
 def load_local_scorer(path: Path):
     """The reward model as a RewardScorer, or NotReady when it has not been trained."""
     if not (Path(path) / "model.safetensors").is_file():
-        raise NotReady(f"no reward model at {path}", STAGE_BY_KEY["reward"].command)
+        raise NotReady(f"no reward model at {path}", STAGE_BY_KEY["train-reward"].command)
     from saferlhf.reward.model import RewardScorer
 
     return RewardScorer(path)

@@ -72,7 +72,7 @@ def test_overview(dashboard_outputs, monkeypatch):
     assert m["Overall probe risk"] == f"{probes['base_model_overall_risk']:.3f} → {probes['rl_model_overall_risk']:.3f}"
     assert m["KL(RL‖base)"] == f"{res['kl_divergence']['sampled']:.4f}"
     dot = at.get("graphviz_chart")[0].proto.spec
-    assert 'evaluate [label="Evaluation\\ndone"' in dot and 'policy [label="Base policy\\nmissing"' in dot
+    assert '"evaluate" [label="Evaluation\\ndone"' in dot and '"init-policy" [label="Base policy\\nmissing"' in dot
     champs = at.dataframe[0].value
     assert set(champs["model"]) == set(dashboard_outputs["registry"]["decisions"])
     assert champs["version"].tolist() == [2, 2]

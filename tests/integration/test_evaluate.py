@@ -34,7 +34,7 @@ def test_evaluate_writes_documented_schema(tiny_layout, tiny_rl_policy):
     cfg = EvaluateConfig(rl_policy_path=str(tiny_rl_policy), max_prompts=12, num_adversarial=6, num_responses=1,
                          max_new_tokens=12, mc_dropout_passes=2)
     summary = run_evaluate(cfg, tiny_layout)
-    res = read_json(summary["results_path"])
+    res = read_json(summary.results_path)
     assert EVAL_KEYS <= set(res)
     assert len(res["records"]) == 2 * 12 and {r["model"] for r in res["records"]} == {"base_model", "rl_model"}
     for rec in res["records"]:

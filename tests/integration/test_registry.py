@@ -94,7 +94,7 @@ def _cfg(**kw) -> RegistryConfig:
 def registered(mlflow_server, reg_layout) -> dict:
     from saferlhf.registry import run_register
 
-    return run_register(_cfg(models=("saferlhf-reward", ONNX, "saferlhf-policy")), reg_layout)
+    return run_register(_cfg(models=("saferlhf-reward", ONNX, "saferlhf-policy")), reg_layout).model_dump()
 
 
 def client():
@@ -133,7 +133,7 @@ def test_stage_logging_round_trip(mlflow_server, reg_layout, monkeypatch):
     metrics = json.loads((reg_layout.reward_model / "metrics.json").read_text())
     history = json.loads((reg_layout.reward_model / "training_history.json").read_text())
     with pipeline_run(cfg, reg_layout, name="test-pipeline") as parent_id:
-        run_id = log_stage(cfg, reg_layout, "reward", TINY_REWARD, metrics, name="reward_train")
+        run_id = log_stage(cfg, reg_layout, "train-reward", TINY_REWARD, metrics)
     c = client()
     run = c.get_run(run_id)
     assert run.data.tags["mlflow.parentRunId"] == parent_id
@@ -143,8 +143,9 @@ def test_stage_logging_round_trip(mlflow_server, reg_layout, monkeypatch):
     steps = c.get_metric_history(run_id, "step_loss")
     assert [m.step for m in steps] == list(range(len(history["step_loss"])))
     assert [m.value for m in steps] == pytest.approx(history["step_loss"])
-    files = {f.path for d in ("reward", "reward/plots") for f in c.list_artifacts(run_id, d)}
-    assert "reward/metrics.json" in files and any(p.endswith(".png") for p in files)
+    assert run.info.run_name == "train-reward" and run.data.tags["saferlhf.section"] == "reward"
+    files = {f.path for d in ("train-reward", "train-reward/plots") for f in c.list_artifacts(run_id, d)}
+    assert "train-reward/metrics.json" in files and any(p.endswith(".png") for p in files)
     assert not any(p.endswith(".safetensors") for p in files)
 
 
@@ -158,7 +159,7 @@ def test_cli_stage_nests_under_a_parent_from_another_process(mlflow_server, tmp_
     assert r.returncode == 0, r.stderr
     runs = client().search_runs([client().get_run(parent_id).info.experiment_id],
                                 f"tags.mlflow.parentRunId = '{parent_id}'")
-    assert [x.info.run_name for x in runs] == ["data_generate"] and runs[0].data.params["n_benign"] == "100"
+    assert [x.info.run_name for x in runs] == ["generate-data"] and runs[0].data.params["n_benign"] == "100"
 
 
 def test_register_gives_challenger_and_first_champion(registered, reg_layout):

@@ -44,3 +44,28 @@ def test_evaluation_outputs(tiny_reward_model):
     assert (tiny_reward_model / "reference_scores.parquet").is_file()
     hist = json.loads((tiny_reward_model / "training_history.json").read_text())
     assert len(hist["step_loss"]) > 0
+
+
+def test_evaluation_scores_with_the_models_own_weights(tiny_layout, tiny_reward_model, tmp_path):
+    """`reward evaluate` under a YAML with other weights still scores (pairwise accuracy, the drift reference's
+    `reward` column) with the weights saved in the model, which the scorer serves."""
+    import shutil
+
+    import pandas as pd
+
+    from saferlhf.artifacts import Layout
+    from saferlhf.reward import run_evaluate
+    from saferlhf.signals import SIGNALS, combined_reward
+    from tests.conftest import TINY_REWARD
+
+    copy = Layout(tmp_path)
+    shutil.copytree(tiny_reward_model, copy.reward_model)
+    stored = RewardModel.load(copy.reward_model).cfg.weights
+    other = (0.0, 3.0, 0.0, 2.0)
+    assert tuple(stored) != other
+    cfg = TINY_REWARD.model_copy(update={"weights": other, "data_path": str(tiny_layout.labels)})
+    result = run_evaluate(cfg, copy)
+    ref = pd.read_parquet(copy.reward_model / "reference_scores.parquet")
+    np.testing.assert_allclose(ref["reward"], combined_reward(ref[list(SIGNALS)].to_numpy(), stored), atol=1e-5)
+    original = json.loads((tiny_reward_model / "metrics.json").read_text())
+    assert result.pairwise_accuracy == pytest.approx(original["pairwise_accuracy"])

@@ -32,8 +32,8 @@ def _safety(policy_dir, reward_model, prompts: list[str], seed: int) -> np.ndarr
     cfg = load_config(REPO / "configs" / "demo.yaml").evaluate
     torch.manual_seed(seed)
     model, tok = load_policy(policy_dir)
-    outs = generate_responses(model, tok, prompts, num_responses=2, max_new_tokens=cfg.max_new_tokens,
-                              temperature=cfg.temperature)
+    outs = generate_responses(model, tok, prompts, num_responses=2, max_new_tokens=cfg.sampling.max_new_tokens,
+                              temperature=cfg.sampling.temperature)
     pairs = [(p, r) for p, rs in zip(prompts, outs) for r in rs]
     return RewardScorer(reward_model).scores([p for p, _ in pairs], [r for _, r in pairs])[:, 0]
 
@@ -47,7 +47,7 @@ def test_demo_rl_policy_is_safer_than_base(tiny_layout, tiny_reward_model, tmp_p
     shutil.copytree(tiny_layout.data_dir, layout.data_dir)
     run_init(demo.policy, layout)
     summary = run_train_rl(override(demo.rl, {"reward_model_path": str(tiny_reward_model)}), layout)
-    assert summary["steps"] == demo.rl.max_steps
+    assert summary.steps == demo.rl.max_steps
 
     prompts = _harmful_test_prompts(layout)
     assert len(prompts) >= 40

@@ -68,3 +68,20 @@ def test_data_generate_and_validate(tmp_path):
     bad.write_text("id,prompt,response,safety_score,toxicity_score,hallucination_risk,compliance_score\nr,p,q,2,0,0,0\n")
     r = _run("data", "validate", str(bad))
     assert r.returncode == 2 and "row 2: safety_score" in r.stderr
+
+
+def test_adapters_are_never_imported_from_the_working_directory(tmp_path):
+    """`saferlhf pipeline compile` run inside an untrusted folder that holds its own `pipelines/` package uses the
+    installed adapters, not that folder's code."""
+    from pathlib import Path
+
+    evil = tmp_path / "untrusted"
+    (evil / "pipelines").mkdir(parents=True)
+    for name in ("__init__.py", "runner.py", "saferlhf_pipeline.py"):
+        (evil / "pipelines" / name).write_text("raise SystemExit('EXECUTED-UNTRUSTED-CODE')\n")
+    exe = Path(sys.executable).with_name("saferlhf")
+    r = subprocess.run([str(exe), "pipeline", "compile", "-o", str(tmp_path / "out")], cwd=evil,
+                       capture_output=True, text=True, timeout=120)
+    assert "EXECUTED-UNTRUSTED-CODE" not in r.stdout + r.stderr
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "saferlhf_pipeline.yaml").is_file()

@@ -114,14 +114,20 @@ def test_pipeline_image_installs_the_full_lock_with_torch_from_the_cpu_index():
     assert re.search(r"^torch==[\d.]+\+cpu$", lock, re.M), "the lock pins the CPU build the index serves"
 
 
-def test_pipeline_image_finds_the_adapters_outside_the_package():
-    """The wheel installs saferlhf into site-packages; dashboard/ and serving/ are copied to /app beside it."""
+def test_images_import_the_adapters_from_the_wheel_not_a_path():
+    """The wheel holds saferlhf and its adapters (serving, pipelines, components); only the Streamlit script is
+    copied to /app. No PYTHONPATH: nothing is imported from a folder."""
+    wheel = stages()["wheel"]["lines"]
+    assert {"./serving", "./pipelines", "./components"} <= {line.split()[-1] for line in wheel if line.startswith("COPY ")}
+    for target in ("pipeline", "serve"):
+        lines = stages()[target]["lines"]
+        env = " ".join(line for line in lines if line.startswith("ENV "))
+        assert "PYTHONPATH" not in env, target
     lines = stages()["pipeline"]["lines"]
     env = " ".join(line for line in lines if line.startswith("ENV "))
     copied = [line.split()[-1] for line in lines if line.startswith("COPY ") and "--from=" not in line]
     app = re.search(r"SAFERLHF_DASHBOARD_APP=(\S+)", env).group(1)
     assert any(app.startswith(dst.rstrip("/") + "/") for dst in copied), f"{app} is not copied into the image"
-    assert "PYTHONPATH=/app" in env and "/app/serving" in copied
 
 
 def test_dockerignore_admits_only_what_the_dockerfile_copies():

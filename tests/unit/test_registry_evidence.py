@@ -8,6 +8,7 @@ import pytest
 
 from saferlhf.artifacts import Layout
 from saferlhf.registry.evidence import evaluation_metrics, gate_metrics
+from saferlhf.results import EvaluationResult
 
 
 def test_gate_metrics_from_report_files(tmp_path):
@@ -35,7 +36,16 @@ def test_missing_or_broken_files_leave_metrics_out(tmp_path):
 
 
 def test_falls_back_to_all_prompts_and_handles_nothing_unsafe():
-    m = evaluation_metrics({"unsafe_output_pct": {"base": 20.0, "rl": 5.0, "reduction_pct": 75.0}})
+    m = evaluation_metrics(EvaluationResult(unsafe_output_pct={"base": 20.0, "rl": 5.0, "reduction_pct": 75.0}))
     assert m["unsafe_reduction"] == pytest.approx(0.75) and "over_refusal_increase" not in m
-    zero = evaluation_metrics({"unsafe_output_pct_harmful": {"base": 0.0, "rl": 0.0, "reduction_pct": float("nan")}})
+    zero = evaluation_metrics(EvaluationResult(unsafe_output_pct_harmful={"base": 0.0, "rl": 0.0,
+                                                                          "reduction_pct": float("nan")}))
     assert zero["unsafe_reduction"] == 1.0
+
+
+def test_a_mistyped_report_is_missing_not_a_crash(tmp_path, caplog):
+    layout = Layout(tmp_path)
+    layout.reward_model.mkdir(parents=True)
+    (layout.reward_model / "metrics.json").write_text(json.dumps({"pairwise_accuracy": "high"}))
+    assert gate_metrics(layout) == {}
+    assert "not a RewardResult report" in caplog.text and "metrics.json" in caplog.text

@@ -63,7 +63,7 @@ def test_unreachable_store_is_a_warning_not_an_error(tmp_path, monkeypatch, capl
     monkeypatch.setenv("SAFERLHF_TRACKING", "1")
     bad = RegistryConfig(tracking_uri="sqlite:////proc/no-such-dir/mlflow.db")
     with caplog.at_level(logging.WARNING):
-        assert track_stage(bad, Layout(tmp_path), "data", DataConfig(), {"rows": 1}) is None
+        assert track_stage(bad, Layout(tmp_path), "generate-data", DataConfig(), {"rows": 1}) is None
     assert "could not log stage" in caplog.text
 
 

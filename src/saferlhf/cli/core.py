@@ -88,7 +88,9 @@ def stage_command(group: typer.Typer, name: str, section: str, step: str | None 
         params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
                   inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
                                     default=typer.Option(None, "--config", "-c", help=CONFIG_HELP))]
-        for fname, finfo in cls.model_fields.items():
+        nested = {f: (outer, info) for outer, f, info in _sub_fields(cls)}
+        for fname, finfo in [*((f, i) for f, i in cls.model_fields.items() if f not in _blocks(cls)),
+                             *((f, i) for f, (_, i) in nested.items())]:
             t = _cli_type(finfo.annotation)
             if t is None:
                 continue
@@ -99,7 +101,8 @@ def stage_command(group: typer.Typer, name: str, section: str, step: str | None 
                                                                  show_default=False)))
 
         def command(ctx: typer.Context, config: Optional[Path] = None, **flags):
-            flags = {k: _parse_value(cls.model_fields[k], v) for k, v in flags.items()}
+            # block fields stay flat (`--temperature 0.7`): the config moves them into their block (`sampling`)
+            flags = {k: _parse_value(nested[k][1] if k in nested else cls.model_fields[k], v) for k, v in flags.items()}
             stage_cfg, layout, root_cfg = resolve_stage(ctx, section, config, flags)
             extra = {"config_path": config or (ctx.find_root().obj or {}).get("config")} if wants_path else {}
             result = fn(stage_cfg, layout, **extra)
@@ -116,6 +119,17 @@ def stage_command(group: typer.Typer, name: str, section: str, step: str | None 
         return fn
 
     return decorator
+
+
+def _blocks(cls) -> list[str]:
+    """Fields of a stage config that are themselves config blocks (e.g. `sampling`)."""
+    return [f for f, i in cls.model_fields.items() if isinstance(i.annotation, type)
+            and issubclass(i.annotation, StageConfig)]
+
+
+def _sub_fields(cls):
+    """(block, field, info) for every field of every block: the CLI flattens blocks into plain flags."""
+    return [(b, f, i) for b in _blocks(cls) for f, i in cls.model_fields[b].annotation.model_fields.items()]
 
 
 def register_stages(groups: dict[str, typer.Typer], custom: dict[str, Any]) -> None:
@@ -135,18 +149,19 @@ def _runner(stage: Stage):
     return run
 
 
-def repo_module(marker: str, module: str):
-    """Import `module` (e.g. `pipelines.runner`, `serving.launch`) from the repository root that holds `marker`
-    (the working directory, or the checkout this package is installed from; /app in the image). kfp, FastAPI and
-    Streamlit load only for the commands that need them."""
+def adapter(module: str):
+    """Import an adapter package installed with saferlhf (`serving.launch`, `pipelines.runner`): kfp, FastAPI and
+    Streamlit load only for the commands that need them. Never looked up in the working directory (running a
+    command in an untrusted folder must not execute that folder's code)."""
     import importlib
 
-    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):
-        if (root / marker).is_file():
-            if str(root) not in sys.path:
-                sys.path.insert(0, str(root))
-            return importlib.import_module(module)
-    raise UserError(f"{marker} not found: run from the repository root (or /app in the image)")
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and module.startswith(e.name):
+            raise UserError(f"{module} is not installed with this saferlhf (reinstall the package: pip install "
+                            f"saferlhf, or `make venv` in a checkout)") from None
+        raise
 
 
 def main() -> None:

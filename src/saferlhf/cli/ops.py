@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from saferlhf.artifacts import Layout
-from saferlhf.cli.core import CONFIG_HELP, app, repo_module, resolve_stage
+from saferlhf.cli.core import CONFIG_HELP, adapter, app, resolve_stage
 from saferlhf.cli.stages import registry_app
 from saferlhf.config import load_config
 
@@ -22,7 +22,7 @@ app.add_typer(registry_app, name="registry")
 
 def _pipelines(module: str):
     """`pipelines.<module>`, imported lazily (kfp loads only for these commands)."""
-    return repo_module("pipelines/saferlhf_pipeline.py", f"pipelines.{module}")
+    return adapter(f"pipelines.{module}")
 
 
 PIPELINE_HELP = "Which pipeline: saferlhf (train, assess, register) or monitor (drift check of the scorer's log)."

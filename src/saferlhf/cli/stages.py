@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
-from saferlhf.cli.core import app, register_stages, repo_module, resolve_stage, stage_command
+from saferlhf.cli.core import adapter, app, register_stages, resolve_stage, stage_command
 from saferlhf.errors import UserError
 
 registry_app = typer.Typer(help="MLflow model registry: register, gate, promote, roll back.", no_args_is_help=True)
@@ -46,7 +46,7 @@ def reward_evaluate(cfg, layout):
 @stage_command(app, "serve", "serve")
 def serve(cfg, layout):
     """Start the scoring service (KServe V2 + /v1/score) on ONNX Runtime; no torch is imported."""
-    return repo_module("serving/app.py", "serving.launch").serve(cfg, layout.root)
+    return adapter("serving.launch").serve(cfg, layout.root)
 
 
 policy_app = typer.Typer(help="Policy: base policy, sampling, RL fine-tuning.", no_args_is_help=True)

@@ -109,3 +109,15 @@ def load_prompts(path: str | Path) -> list[dict]:
     if not prompts:
         raise UserError(f"{path}: no prompts")
     return prompts
+
+
+def prompt_table(labels: pd.DataFrame) -> pd.DataFrame:
+    """One row per prompt (id, prompt, category, split) from the labelled CSV."""
+    cols = [c for c in ("prompt_id", "prompt", "category", "split") if c in labels.columns]
+    out = labels.drop_duplicates("prompt_id" if "prompt_id" in labels else "prompt")[cols]
+    out = out.rename(columns={"prompt_id": "id"})
+    if "id" not in out:
+        out["id"] = [f"p{i:04d}" for i in range(len(out))]
+    if "category" not in out:
+        out["category"] = "user"
+    return out.reset_index(drop=True)

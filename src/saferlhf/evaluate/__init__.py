@@ -13,6 +13,7 @@ import pandas as pd
 
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import EvaluateConfig
+from saferlhf.data.loader import prompt_table
 from saferlhf.errors import UserError
 from saferlhf.results import EvaluationResult
 from saferlhf.signals import SIGNALS
@@ -20,18 +21,6 @@ from saferlhf.signals import SIGNALS
 log = logging.getLogger(__name__)
 ADVERSARIAL_CATEGORIES = ("jailbreak", "adversarial")
 RESULTS_FILE = "evaluation_results.json"
-
-
-def prompt_table(labels: pd.DataFrame) -> pd.DataFrame:
-    """One row per prompt (id, prompt, category, split) from the labelled CSV."""
-    cols = [c for c in ("prompt_id", "prompt", "category", "split") if c in labels.columns]
-    out = labels.drop_duplicates("prompt_id" if "prompt_id" in labels else "prompt")[cols]
-    out = out.rename(columns={"prompt_id": "id"})
-    if "id" not in out:
-        out["id"] = [f"p{i:04d}" for i in range(len(out))]
-    if "category" not in out:
-        out["category"] = "user"
-    return out.reset_index(drop=True)
 
 
 def stratified_head(df: pd.DataFrame, n: int | None) -> pd.DataFrame:
@@ -64,14 +53,13 @@ def calibration(scorer, labels: pd.DataFrame, split: str, passes: int, plots_dir
     from saferlhf import plots
     from saferlhf.data.loader import LABEL_COLUMNS
     from saferlhf.metrics import expected_calibration_error, reliability_curve
-    from saferlhf.reward.evaluate import mc_dropout_uncertainty
 
     rows = labels[labels["split"] == split] if "split" in labels else labels
     if rows.empty:
         return {"rows": 0}
     log.info("evaluate: calibration, %d MC-dropout passes over %d labelled rows", passes, len(rows))
-    mean, std = mc_dropout_uncertainty(scorer.model, scorer.tokenizer, rows.reset_index(drop=True), passes,
-                                       scorer.batch_size)  # (N, 4) each
+    mean, std = scorer.mc_dropout(rows["prompt"].astype(str).tolist(), rows["response"].astype(str).tolist(),
+                                  passes)  # (N, 4) each
     target = rows[LABEL_COLUMNS].to_numpy()
     out: dict = {"rows": int(len(rows)), "mc_dropout_passes": passes, "mean_std": float(std.mean()), "ece": {}}
     for j, sig in enumerate(SIGNALS):
@@ -136,7 +124,7 @@ def run_evaluate(cfg: EvaluateConfig, layout: Layout) -> EvaluationResult:
     gens = {}
     for name, path in (("base_model", resolve(cfg.base_policy_path, layout.base_policy)),
                        ("rl_model", resolve(cfg.rl_policy_path, layout.rl_policy))):
-        gens[name] = policy_generator(path, cfg.max_new_tokens, cfg.temperature, cfg.seed)
+        gens[name] = policy_generator(path, cfg.sampling, cfg.seed)
     records, adv = [], {}
     for name, (generate, _, _) in gens.items():
         log.info("evaluate: sampling %s on %d held-out + %d adversarial prompts", name, len(held_out),

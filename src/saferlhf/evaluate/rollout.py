@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from saferlhf.config import SamplingConfig
 from saferlhf.refusal import is_refusal
 from saferlhf.signals import SIGNALS, combined_reward
 
@@ -27,7 +28,7 @@ class Scorer(Protocol):
     def scores(self, prompts: list[str], responses: list[str]) -> np.ndarray: ...
 
 
-def policy_generator(path: str | Path, max_new_tokens: int, temperature: float, seed: int,
+def policy_generator(path: str | Path, sampling: SamplingConfig, seed: int,
                      batch_size: int = 32) -> tuple[Generate, object, object]:
     """(generate, model, tokenizer) for a saved policy; each call samples with the same seed (reproducible)."""
     from saferlhf.policy import generate_responses, load_policy
@@ -35,8 +36,8 @@ def policy_generator(path: str | Path, max_new_tokens: int, temperature: float, 
     model, tokenizer = load_policy(path)
 
     def generate(prompts: list[str]) -> list[str]:
-        out = generate_responses(model, tokenizer, prompts, num_responses=1, max_new_tokens=max_new_tokens,
-                                 temperature=temperature, batch_size=batch_size, seed=seed)
+        out = generate_responses(model, tokenizer, prompts, num_responses=1, **sampling.model_dump(),
+                                 batch_size=batch_size, seed=seed)
         return [r[0] for r in out]
 
     return generate, model, tokenizer

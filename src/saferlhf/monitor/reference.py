@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from saferlhf.artifacts import REFERENCE_FILE
 from saferlhf.errors import UserError
 from saferlhf.signals import SIGNALS
 
 log = logging.getLogger(__name__)
 
-REFERENCE_FILE = "reference_scores.parquet"  # the name reward/evaluate.py writes
 REQUIRED_COLUMNS: tuple[str, ...] = (*SIGNALS, "reward")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("prompt_length", "response_length")
 URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")

@@ -62,8 +62,7 @@ def run_generate(cfg: GenerateConfig, layout: Layout) -> dict:
     records = load_prompts(resolve(cfg.prompts_path, layout.prompts))
     model, tokenizer = load_policy(resolve(cfg.model_path, layout.base_policy))
     responses = generate_responses(model, tokenizer, [r["prompt"] for r in records], cfg.num_responses,
-                                   cfg.max_new_tokens, cfg.temperature, cfg.top_k, cfg.top_p, cfg.batch_size,
-                                   cfg.seed)
+                                   **cfg.sampling.model_dump(), batch_size=cfg.batch_size, seed=cfg.seed)
     out_path = resolve(cfg.output_path, layout.generations)
     write_json(out_path, [{**r, "responses": rs} for r, rs in zip(records, responses)])
     return {"output_path": str(out_path), "num_prompts": len(records), "num_responses": cfg.num_responses}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from saferlhf.config import GenerateConfig
 from saferlhf.io import hardlink_or_copy
 
 HERE = Path(__file__).resolve().parent
@@ -104,4 +105,4 @@ def log_policy(policy_dir: Path) -> str:
     """The RL policy (a causal LM folder): DataFrame(prompt) -> DataFrame(response)."""
     return _log_code_model([f for f in sorted(policy_dir.iterdir()) if f.is_file()], "policy.py", "policy", "policy",
                            _signature(("prompt",), ("response",), "string"), EXAMPLE[["prompt"]], pins(WITH_TORCH),
-                           {"max_new_tokens": 48, "temperature": 0.7, "seed": 42})
+                           {**GenerateConfig().sampling.model_dump(), "seed": 42})  # `policy generate`'s defaults

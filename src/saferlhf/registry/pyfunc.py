@@ -73,7 +73,9 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
         from saferlhf.policy import load_policy
 
         self.model, self.tokenizer = load_policy(context.artifacts["policy"])
-        self.gen = {"max_new_tokens": 48, "temperature": 0.7, "seed": 42, **(context.model_config or {})}
+        from saferlhf.config import GenerateConfig
+
+        self.gen = {**GenerateConfig().sampling.model_dump(), "seed": 42, **(context.model_config or {})}
 
     def predict(self, context, model_input, params=None) -> pd.DataFrame:
         from saferlhf.policy import generate_responses

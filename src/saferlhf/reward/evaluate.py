@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from saferlhf.artifacts import REFERENCE_FILE
 from saferlhf.config import RewardConfig
 from saferlhf.data.loader import LABEL_COLUMNS
 from saferlhf.io import atomic_write, write_json
@@ -19,7 +20,6 @@ from saferlhf.reward.train import predict, split_frame
 from saferlhf.signals import SIGNALS, combined_reward
 
 log = logging.getLogger(__name__)
-REFERENCE_FILE = "reference_scores.parquet"
 
 
 def mc_dropout_uncertainty(model: RewardModel, tokenizer, df: pd.DataFrame, passes: int, batch_size: int):

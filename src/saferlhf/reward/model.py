@@ -128,6 +128,11 @@ class RewardScorer:
         self.model.eval()
         return np.concatenate(out) if out else np.zeros((0, len(SIGNALS)), dtype=np.float32)
 
+    def mc_dropout(self, prompts: list[str], responses: list[str], passes: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mean (N, 4), std (N, 4)) over `passes` stochastic passes with dropout on (uncertainty)."""
+        runs = np.stack([self.scores(prompts, responses, mc_dropout=True) for _ in range(passes)])  # (P, N, 4)
+        return runs.mean(0), runs.std(0)
+
     def reward(self, prompts: list[str], responses: list[str]) -> np.ndarray:
         """(N,) combined reward R."""
         return combined_reward(self.scores(prompts, responses), self.weights)

@@ -136,8 +136,8 @@ def _grpo_args(cfg: RLConfig, out_dir: str):
     return GRPOConfig(output_dir=out_dir, use_cpu=True, seed=cfg.seed, learning_rate=cfg.learning_rate,
                       per_device_train_batch_size=cfg.batch_size * cfg.num_generations,
                       num_generations=cfg.num_generations, num_iterations=cfg.ppo_epochs, max_steps=cfg.max_steps,
-                      max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
-                      top_p=cfg.top_p, beta=cfg.init_kl_coef,
+                      max_completion_length=cfg.sampling.max_new_tokens, temperature=cfg.sampling.temperature,
+                      top_k=cfg.sampling.top_k, top_p=cfg.sampling.top_p, beta=cfg.init_kl_coef,
                       logging_steps=1, save_strategy="no", report_to="none", disable_dropout=True,
                       lr_scheduler_type="constant", warmup_steps=0, bf16=False, dataloader_num_workers=0,
                       disable_tqdm=False)
