@@ -17,6 +17,8 @@ from pipelines import monitor_pipeline as monitor, saferlhf_pipeline as training
 from saferlhf.artifacts import Layout
 from saferlhf.errors import UserError
 from saferlhf.pipeline import source_hash
+from saferlhf.pipeline.progress import Progress, captured, metrics_headline, terminal_writer
+from saferlhf.stages import STAGE
 
 log = logging.getLogger(__name__)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -88,14 +90,15 @@ def executed_steps(run_dir: Path | None) -> list[str]:
     return sorted({p.parent.name for p in run_dir.rglob("executor_output.json")})
 
 
-def _failure(message: str, run_dir: Path | None) -> StepFailed:
+def _failure(message: str, run_dir: Path | None, log_file: Path | None = None) -> StepFailed:
     """kfp's "Inner task failed: 'a' inside 'b'" -> one line naming the innermost step and its error.txt."""
     text = ANSI.sub("", message)
     steps = re.findall(r"'([^']+)'", text.split("Inner task failed:")[-1]) if "Inner task failed" in text else []
     step = re.sub(r"-iteration-\d+$", "", steps[0]) if steps else "unknown step"
     errors = sorted(run_dir.rglob(f"{step}/error.txt"), key=lambda p: p.stat().st_mtime) if run_dir else []
     detail = f": {errors[-1].read_text().strip()}" if errors else ""
-    where = f"; logs above, files in {run_dir}" if run_dir else ""
+    logs = f"logs in {log_file}" if log_file else "logs above"
+    where = f"; {logs}, files in {run_dir}" if run_dir else f"; {logs}"
     return StepFailed(f"pipeline step {step!r} failed{detail}{where}")
 
 
@@ -111,10 +114,21 @@ def _tracking_env(layout: Layout):
             os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
+def _keys(task: str) -> tuple[str, ...]:
+    """The metrics `pipeline run` shows when a step finishes: its stage's result KEY, else the plumbing step's."""
+    if task in STAGE:
+        return STAGE[task].result_model().KEY
+    if task == "assess-policies":
+        return STAGE["evaluate"].result_model().KEY + STAGE["probe"].result_model().KEY
+    return {"promotion-gate": ("passed",), "register": ("gate_passed",)}.get(task, ())
+
+
 def run_local(config_text: str, params: dict, layout: Layout, parent_run=contextlib.nullcontext,
-              pipeline: str = "saferlhf") -> LocalRun:
+              pipeline: str = "saferlhf", stream: bool = False, progress_fd: int = 1) -> LocalRun:
     """A whole pipeline (PIPELINES) through kfp.local.SubprocessRunner(use_venv=False) with kfp.local's step cache
-    on (under <output_root>/pipeline_runs/.kfp_cache). `parent_run` wraps the run (an MLflow parent run)."""
+    on (under <output_root>/pipeline_runs/.kfp_cache). `parent_run` wraps the run (an MLflow parent run). Unless
+    `stream`, what the steps print goes to <output_root>/pipeline_runs/logs/<pipeline>-<time>.log and the terminal
+    gets one line per step (saferlhf.pipeline.progress)."""
     spec = get_pipeline(pipeline)
     params = check_params(params, pipeline)
     root = layout.pipeline_root
@@ -122,13 +136,21 @@ def run_local(config_text: str, params: dict, layout: Layout, parent_run=context
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), enable_caching=True,
                raise_on_error=True)
     started = time.time()
+    log_file = root / "logs" / f"{pipeline}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    if stream:
+        quiet = contextlib.nullcontext()
+    else:
+        write = terminal_writer(progress_fd)
+        write(f"pipeline {spec.name}: step output goes to {log_file}")
+        quiet = captured(log_file, Progress(write, metrics_headline(root, started, _keys)))
     with warnings.catch_warnings(), _tracking_env(layout), parent_run():
-        # "image has no python", "resources have no local effect": true, and said once in the README
+        # "image has no python", "resources have no local effect": true, and said once in docs/pipeline.md
         warnings.simplefilter("ignore")
         try:
-            task = spec.func(**{"config": config_text, "code_version": source_hash(), **params})
+            with quiet:
+                task = spec.func(**{"config": config_text, "code_version": source_hash(), **params})
         except RuntimeError as e:
-            raise _failure(str(e), _run_dir(root, started, spec.name)) from None
+            raise _failure(str(e), _run_dir(root, started, spec.name), None if stream else log_file) from None
     run_dir = _run_dir(root, started, spec.name)
     outputs = {name: art.path for name, art in task.outputs.items() if getattr(art, "path", None)}
     values = {name: v for name, v in task.outputs.items() if not hasattr(v, "path")}

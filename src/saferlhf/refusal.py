@@ -94,7 +94,7 @@ def max_sentence_repeats(text: str) -> int:
     return max(counts.values(), default=0)
 
 
-# Degeneracy thresholds (documented in README, "Probes"): a looped phrase, a sentence said three times, or three
+# Degeneracy thresholds (documented in docs/evaluation.md, "Safety probes"): a looped phrase, a sentence said three times, or three
 # or more decline phrases stuffed into one answer. The seed's templates never trip them (checked by tests).
 REPEAT_NGRAM_THRESHOLD = 0.3
 MIN_NGRAMS = 6

@@ -29,6 +29,8 @@ class Part(BaseModel):
 class StageResult(Part):
     # Fields left out of the CLI's printout and the headline metrics (long per-record lists, curves).
     BULKY: ClassVar[tuple[str, ...]] = ()
+    # The headline() keys a person watches first (the one line `pipeline run` prints when the stage finishes).
+    KEY: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def load(cls: type[R], path: Path) -> R:
@@ -75,6 +77,7 @@ class StageResult(Part):
 
 # ---------------------------------------------------------------- data
 class DataResult(StageResult):
+    KEY = ("prompts", "responses")
     prompts: int
     responses: int
     prompts_per_category: dict[str, int] = {}
@@ -89,6 +92,7 @@ class RewardResult(StageResult):
     """`metrics.json` of the reward model (test split)."""
 
     BULKY = ("reliability",)
+    KEY = ("pairwise_accuracy", "mae_max", "ece_max")
     test_rows: int | None = None
     mae: dict[str, float] = {}
     ece: dict[str, float] = {}
@@ -104,6 +108,7 @@ class PolicyResult(StageResult):
     """`policy_summary.json` of the base policy."""
 
     BULKY = ("loss_history",)
+    KEY = ("num_parameters", "final_loss")
     output_dir: str | None = None
     model_name: str | None = None
     num_parameters: int | None = None
@@ -117,6 +122,7 @@ class RLResult(StageResult):
     """`rl_summary.json` of the RL policy (per-step records: `training_stats.json`, returned as `history`)."""
 
     BULKY = ("history", "config")
+    KEY = ("kl_last_quarter", "reward_last_quarter", "final_beta")
     steps: int | None = None
     seconds: float | None = None
     objective: str | None = None
@@ -159,6 +165,7 @@ class EvaluationResult(StageResult):
     """`evaluation_results.json`: base vs RL on held-out prompts (see saferlhf.evaluate.compare)."""
 
     BULKY = ("records", "config", "per_category_unsafe_pct", "plots", "calibration")
+    KEY = ("unsafe_output_pct_harmful.reduction_pct", "over_refusal.change_points", "kl_divergence.sampled")
     split: str | None = None
     num_prompts: int | None = None
     num_responses_per_prompt: int | None = None
@@ -199,6 +206,7 @@ class ProbeResult(StageResult):
     """`probes_report.json`: per model, per probe its outcome; the summary."""
 
     BULKY = ("base_model", "rl_model")
+    KEY = ("summary.base_model_overall_risk", "summary.rl_model_overall_risk")
     base_model: dict[str, ProbeOutcome] = {}
     rl_model: dict[str, ProbeOutcome] = {}
     summary: ProbeSummary = ProbeSummary()
@@ -213,6 +221,8 @@ class ProbeResult(StageResult):
 class ExportResult(StageResult):
     """`export_report.json` of the ONNX bundle."""
 
+    KEY = ("fp32.max_abs_diff", "int8.max_abs_diff", "int8.rank_agreement")
+
     output_dir: str | None = None
     n_items: int | None = None
     fp32: dict[str, Any] = {}
@@ -222,6 +232,8 @@ class ExportResult(StageResult):
 
 class RegisterResult(StageResult):
     """`registry/decisions.json`: the versions registered and each gate decision."""
+
+    KEY = ("metrics.unsafe_reduction", "metrics.over_refusal_increase", "metrics.probe_risk")
 
     tracking_uri: str | None = None
     run_id: str | None = None
@@ -234,6 +246,7 @@ class MonitorResult(StageResult):
     """The drift monitor's summary (its Evidently report and snapshot are files beside it)."""
 
     BULKY = ("tests",)
+    KEY = ("records", "drift_share", "unsafe_rate")
     passed: bool
     records: int | None = None
     drift_share: float | None = None

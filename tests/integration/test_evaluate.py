@@ -1,5 +1,5 @@
 """Evaluation and probes end to end on tiny real policies (conftest: a from-scratch GPT-2 base policy and a
-2-step GRPO RL policy) and the tiny reward model: the files they write follow the schema documented in README."""
+2-step GRPO RL policy) and the tiny reward model: the files they write follow the schema of saferlhf.results (docs/evaluation.md)."""
 
 from __future__ import annotations
 

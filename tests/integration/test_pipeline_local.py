@@ -74,13 +74,18 @@ def test_run_publishes_the_seed_layout_and_metrics(first_run):
     assert "headline metrics" in r.stdout and "reward model pairwise accuracy" in r.stdout
     assert "Promotion decision" in r.stdout
     assert "assess-policies" in r.stdout and "train-rl" in r.stdout  # every step ran the first time
+    # the terminal shows one line per step start/finish and the summary; the steps' own output goes to the log
+    assert re.search(r"\+ train-reward  done in \d+ s  pairwise_accuracy \d", r.stdout), r.stdout
+    assert len(r.stdout.splitlines()) < 90, r.stdout
+    log = Path(re.search(r"step output goes to (\S+)", r.stdout).group(1))
+    assert "Executing task" in log.read_text() and "Executing task" not in r.stdout
 
 
 def test_rerun_is_served_from_the_cache(first_run):
     config, _, r1, _ = first_run
     r2, _ = pipeline_run(config)
     assert r2.returncode == 0, r2.stderr[-3000:]
-    assert "every step came from the cache" in r2.stdout
+    assert "every step came from the cache" in r2.stdout and "= train-rl  from the cache" in r2.stdout
     assert pipeline_seconds(r2.stdout) <= 0.2 * max(pipeline_seconds(r1.stdout), 1)
 
 

@@ -41,7 +41,8 @@ def pipeline_run(ctx: typer.Context,
                  config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
                  param: list[str] = typer.Option([], "--param", "-p", help="Pipeline parameter name=value (repeatable)."),
                  publish: bool = typer.Option(True, help="Copy the run's artifacts into the output root's layout."),
-                 pipeline: str = typer.Option("saferlhf", "--pipeline", help=PIPELINE_HELP)):
+                 pipeline: str = typer.Option("saferlhf", "--pipeline", help=PIPELINE_HELP),
+                 stream_logs: bool = typer.Option(False, "--stream-logs", help="Print everything the steps print (default: one line per step; the rest goes to a log file under <output_root>/pipeline_runs/logs).")):
     """Run the whole pipeline locally (kfp.local, one subprocess per step, step cache on), publish it to outputs/
     and print a summary (the monitor pipeline: its verdict and where its report is, as JSON)."""
     from saferlhf.pipeline import parse_params
@@ -54,11 +55,12 @@ def pipeline_run(ctx: typer.Context,
     layout = Layout(Path(obj.get("output_root") or cfg.output_root))
     runner = _pipelines("runner")
     if pipeline == "monitor":  # no parent run: the monitor logs its own `monitor` run, as `saferlhf monitor` does
-        result = runner.run_local(path.read_text() if path else "", parse_params(param), layout, pipeline=pipeline)
+        result = runner.run_local(path.read_text() if path else "", parse_params(param), layout, pipeline=pipeline,
+                                  stream=stream_logs, progress_fd=2)  # stdout: the JSON verdict alone
         typer.echo(json.dumps({**result.values, **result.outputs, "run_dir": str(result.run_dir)}, indent=2))
         return
     result = runner.run_local(path.read_text() if path else "", parse_params(param), layout,
-                              lambda: mlflow_parent(cfg.registry, layout), pipeline)
+                              lambda: mlflow_parent(cfg.registry, layout), pipeline, stream=stream_logs)
     published = publish_run(result.outputs, layout) if publish else result.outputs
     promotion = Path(result.outputs.get("promotion", ""))
     render_summary(layout, published, result.executed, result.seconds,

@@ -1,6 +1,6 @@
 """Evaluation stage: base vs RL policy on held-out prompts, scored by the reward model.
 
-`run_evaluate` writes `<output_dir>/evaluation_results.json` (schema in README, "Evaluation") and plots/."""
+`run_evaluate` writes `<output_dir>/evaluation_results.json` (schema: saferlhf.results.EvaluationResult; docs/evaluation.md) and plots/."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Probe stage: six safety probes on the base and RL policies -> probes_report.json
-({"base_model": {probe: result}, "rl_model": {...}, "summary": {...}}; schema in README, "Probes")."""
+({"base_model": {probe: result}, "rl_model": {...}, "summary": {...}}; schema: saferlhf.results.ProbeResult; docs/evaluation.md)."""
 
 from __future__ import annotations
 
