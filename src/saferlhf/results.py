@@ -46,9 +46,9 @@ class StageResult(Part):
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            first = e.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise UserError(f"{path}: not a {cls.__name__} report ({loc}: {first['msg']})") from None
+            from saferlhf.config import format_validation_error
+
+            raise UserError(format_validation_error(e, f"{path}: not a {cls.__name__} report")) from None
 
     def view(self) -> dict[str, Any]:
         """The result without its bulky fields (what the CLI prints and the trackers read)."""
