@@ -104,7 +104,8 @@ def _binary_body(prompt: bytes, extra_size: int = 0, tail_extra: bytes = b"") ->
 
     raw = encode_bytes([prompt])
     head = json.dumps({"inputs": [
-        {"name": "prompt", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": len(raw) + extra_size}},
+        {"name": "prompt", "shape": [1], "datatype": "BYTES",
+         "parameters": {"binary_data_size": len(raw) + extra_size}},
         {"name": "response", "shape": [1], "datatype": "BYTES", "data": ["ok"]}]}).encode()
     return head + raw + tail_extra, str(len(head))
 
@@ -186,8 +187,10 @@ def test_grpc_and_rest_share_batcher_log_and_metrics(server):
     """64 gRPC + 64 REST binary requests at once: all answered, 128 log records, fewer model calls than requests."""
     rest, grpc_addr, log_file = server
     before = _lines(log_file)
-    batches = lambda: next(float(x.split()[-1]) for x in httpx.get(f"http://{rest}/metrics").text.splitlines()  # noqa: E731
-                           if x.startswith("saferlhf_batch_size_count"))
+    def batches() -> float:
+        return next(float(x.split()[-1]) for x in httpx.get(f"http://{rest}/metrics").text.splitlines()
+                    if x.startswith("saferlhf_batch_size_count"))
+
     b0 = batches()
     import tritonclient.grpc.aio as grpc_aio
     import tritonclient.http.aio as http_aio
@@ -216,8 +219,9 @@ def test_auth_over_grpc_and_binary_rest(tiny_onnx_bundle, tmp_path):
         with contextlib.closing(tritongrpc.InferenceServerClient(f"127.0.0.1:{gport}")) as c:
             assert c.is_server_ready()  # probes stay open
             assert _grpc_code(lambda: c.infer(MODEL, _inputs(tritongrpc, PAIRS[:1]))) == "StatusCode.UNAUTHENTICATED"
-            assert _grpc_code(lambda: c.infer(MODEL, _inputs(tritongrpc, PAIRS[:1]),
-                                              headers={"authorization": "Bearer nope"})) == "StatusCode.UNAUTHENTICATED"
+            wrong = {"authorization": "Bearer nope"}
+            assert _grpc_code(lambda: c.infer(MODEL, _inputs(tritongrpc, PAIRS[:1]), headers=wrong)) \
+                == "StatusCode.UNAUTHENTICATED"
             ok = c.infer(MODEL, _inputs(tritongrpc, PAIRS[:1]), headers={"authorization": "Bearer s3cret"})
             assert ok.as_numpy("scores").shape == (1, 4)
         h = tritonhttp.InferenceServerClient(url.removeprefix("http://"))
