@@ -1,4 +1,5 @@
-"""gRPC adapter: the Open Inference Protocol's `inference.GRPCInferenceService` (serving/proto/grpc_predict_v2.proto).
+"""gRPC adapter: the Open Inference Protocol's `inference.GRPCInferenceService` (serving/proto/grpc_predict_v2.proto)
+and gRPC's standard health service (serving/proto/health.proto).
 
 Started from the REST app's lifespan on the same event loop, so both protocols share one ScoringService: one
 model, one micro-batcher queue, one prediction log, one metrics registry. The tensor mapping is REST's
@@ -27,6 +28,7 @@ from saferlhf.serve import binary, v2
 from saferlhf.serve.service import ScoringService
 from serving.metrics import ServiceMetrics
 from serving.proto import grpc_predict_v2_pb2 as pb
+from serving.proto import health_pb2 as health_pb
 from serving.settings import ServeSettings
 
 log = logging.getLogger("saferlhf.serving.grpc")
@@ -146,15 +148,30 @@ def _wrap(name: str, fn: Callable, metrics: ServiceMetrics) -> Callable[..., Awa
     return handler
 
 
-def _handlers(servicer: InferenceServicer, metrics: ServiceMetrics) -> grpc.GenericRpcHandler:
-    """One unary handler per RPC of the proto's service, (de)serialised with its generated message classes."""
+class HealthServicer:
+    """grpc.health.v1.Health/Check (Kubernetes `grpc:` probes, Envoy, cloud load balancers): SERVING once the model
+    is loaded, for the server ("") and for the inference service by name."""
+
+    def __init__(self, service: ScoringService):
+        self.service = service
+
+    async def Check(self, request, context) -> health_pb.HealthCheckResponse:  # noqa: N802
+        if request.service not in ("", SERVICE):
+            raise _Abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}; ask for '' or {SERVICE!r}")
+        r = health_pb.HealthCheckResponse
+        return r(status=r.SERVING if self.service.ready else r.NOT_SERVING)
+
+
+def _handlers(module, servicer, metrics: ServiceMetrics) -> grpc.GenericRpcHandler:
+    """One unary handler per RPC of the generated module's (only) service, (de)serialised with its message classes."""
+    (svc,) = module.DESCRIPTOR.services_by_name.values()
     methods = {}
-    for m in pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods:
-        req, resp = getattr(pb, m.input_type.name), getattr(pb, m.output_type.name)
+    for m in svc.methods:
+        req, resp = getattr(module, m.input_type.name), getattr(module, m.output_type.name)
         methods[m.name] = grpc.unary_unary_rpc_method_handler(
             _wrap(m.name, getattr(servicer, m.name), metrics), request_deserializer=req.FromString,
             response_serializer=resp.SerializeToString)
-    return grpc.method_handlers_generic_handler(SERVICE, methods)
+    return grpc.method_handlers_generic_handler(svc.full_name, methods)
 
 
 async def start(service: ScoringService, settings: ServeSettings, metrics: ServiceMetrics,
@@ -163,7 +180,8 @@ async def start(service: ScoringService, settings: ServeSettings, metrics: Servi
     itself (RESOURCE_EXHAUSTED) before it is parsed. Several uvicorn workers share the port (SO_REUSEPORT)."""
     server = aio.server(options=[("grpc.max_receive_message_length", max_message_bytes),
                                  ("grpc.so_reuseport", 1)])
-    server.add_generic_rpc_handlers((_handlers(InferenceServicer(service, settings), metrics),))
+    server.add_generic_rpc_handlers((_handlers(pb, InferenceServicer(service, settings), metrics),
+                                     _handlers(health_pb, HealthServicer(service), metrics)))
     address = f"{settings.host}:{settings.grpc_port}"
     try:
         bound = server.add_insecure_port(address)

@@ -148,6 +148,22 @@ def test_grpc_health_metadata_and_infer_equal_v1(server):
         assert [o.name for o in only.get_response().outputs] == ["reward"]
 
 
+def test_grpc_health_check(server):
+    """grpc.health.v1.Health/Check as a Kubernetes `grpc:` probe asks it. The wire bytes are written out by hand from
+    the standard proto (request: service = field 1, string; response: status = field 1, varint, SERVING = 1), so
+    the check does not lean on this repository's generated code."""
+    import grpc
+
+    with grpc.insecure_channel(server[1]) as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check")  # no serializers: bytes in, bytes out
+        assert check(b"", timeout=10) == b"\x08\x01"
+        name = b"inference.GRPCInferenceService"
+        assert check(b"\x0a" + bytes([len(name)]) + name, timeout=10) == b"\x08\x01"
+        with pytest.raises(grpc.RpcError) as e:
+            check(b"\x0a\x03foo", timeout=10)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 def _grpc_ok(call) -> bool:
     try:
         return bool(call())
