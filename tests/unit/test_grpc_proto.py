@@ -11,12 +11,14 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
+
 from tests.conftest import REPO
 
-PROTO = REPO / "serving" / "proto" / "grpc_predict_v2.proto"
+PROTO_DIR = REPO / "serving" / "proto"
 _DUMP = """
-import json
-from serving.proto import grpc_predict_v2_pb2 as pb
+import importlib, json, sys
+pb = importlib.import_module("serving.proto." + sys.argv[1])
 fields = []
 def walk(d):
     if not d.GetOptions().map_entry:  # map<> fields' synthetic entry messages are not written in the .proto
@@ -25,19 +27,24 @@ def walk(d):
         walk(n)
 for m in pb.DESCRIPTOR.message_types_by_name.values():
     walk(m)
-svc = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
-print(json.dumps({"package": pb.DESCRIPTOR.package, "fields": fields,
+(svc,) = pb.DESCRIPTOR.services_by_name.values()
+print(json.dumps({"package": pb.DESCRIPTOR.package, "service": svc.name, "fields": fields,
                   "rpcs": [[m.name, m.input_type.name, m.output_type.name] for m in svc.methods]}))
 """
 
 
-def test_generated_module_matches_proto():
-    out = subprocess.run([sys.executable, "-c", _DUMP], cwd=REPO, capture_output=True, text=True, check=True)
+@pytest.mark.parametrize("proto, package, service, rpcs", [
+    ("grpc_predict_v2", "inference", "GRPCInferenceService",
+     {"ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer"}),
+    ("health", "grpc.health.v1", "Health", {"Check"}),
+])
+def test_generated_module_matches_proto(proto, package, service, rpcs):
+    out = subprocess.run([sys.executable, "-c", _DUMP, f"{proto}_pb2"], cwd=REPO, capture_output=True, text=True,
+                         check=True)
     gen = json.loads(out.stdout)
-    text = re.sub(r"//[^\n]*", "", PROTO.read_text())
-    rpcs = [list(m) for m in re.findall(r"rpc\s+(\w+)\s*\(\s*(\w+)\s*\)\s*returns\s*\(\s*(\w+)\s*\)", text)]
+    text = re.sub(r"//[^\n]*", "", (PROTO_DIR / f"{proto}.proto").read_text())
+    declared = [list(m) for m in re.findall(r"rpc\s+(\w+)\s*\(\s*(\w+)\s*\)\s*returns\s*\(\s*(\w+)\s*\)", text)]
     fields = [(n, int(k)) for n, k in re.findall(r"(?:map<[^>]+>|[\w.]+)\s+(\w+)\s*=\s*(\d+)\s*;", text)]
-    assert gen["package"] == "inference"
-    assert gen["rpcs"] == rpcs and {r[0] for r in rpcs} == {"ServerLive", "ServerReady", "ModelReady",
-                                                            "ServerMetadata", "ModelMetadata", "ModelInfer"}
+    assert (gen["package"], gen["service"]) == (package, service)
+    assert gen["rpcs"] == declared and {r[0] for r in declared} == rpcs
     assert Counter(map(tuple, gen["fields"])) == Counter(fields)
