@@ -5,7 +5,10 @@ Three servers, one after another, each the real `saferlhf serve` in its own proc
   onnx-fp32      ONNX Runtime fp32 + adaptive micro-batching
   onnx-int8      ONNX Runtime INT8 + adaptive micro-batching
 For each, a closed-loop load generator (a separate process, raw HTTP/1.1 keep-alive, one item per request)
-runs at 1, 16 and 64 concurrent clients for a bounded number of requests. Per level: throughput, p50/p95/p99
+runs at 1, 16 and 64 concurrent clients for a bounded number of requests. The ONNX servers also serve gRPC
+(`--grpc-port`, same process and batcher): after each REST level the same level runs over gRPC (ModelInfer,
+raw BYTES inputs as tritonclient sends them, one channel per client), so the two protocols sit side by side.
+Per level: throughput, p50/p95/p99
 latency, the server's CPU% and CPU-ms per request; per server: peak RSS (VmHWM, model load included).
 Pairs are the test split of the dataset (realistic lengths)."""
 
@@ -56,10 +59,53 @@ async def _client(host: str, port: int, bodies: list[bytes], jobs: asyncio.Queue
         writer.close()
 
 
-async def _load(url: str, pairs_file: str, concurrency: int, requests: int) -> dict:
-    host, port = url.removeprefix("http://").split(":")
+async def _grpc_client(target: str, bodies: list[bytes], jobs: asyncio.Queue, lat: list, errors: list) -> None:
+    import grpc
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                    request_serializer=None, response_deserializer=None)  # pre-serialised bytes
+        while True:
+            try:
+                i = jobs.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            t0 = time.perf_counter()
+            try:
+                await infer(bodies[i % len(bodies)], timeout=60)
+                ok = None
+            except grpc.aio.AioRpcError as e:
+                ok = e.code().name
+            if i >= 0:
+                lat.append(time.perf_counter() - t0)
+                if ok is not None:
+                    errors.append(ok)
+
+
+def _grpc_bodies(pairs: list) -> list[bytes]:
+    sys.path.insert(0, str(REPO))  # serving.proto; only the load generator process imports it
+    from saferlhf.serve.binary import encode_bytes
+    from serving.proto import grpc_predict_v2_pb2 as pb
+
+    out = []
+    for p, r in pairs:
+        req = pb.ModelInferRequest(model_name="saferlhf-reward")
+        for name in ("prompt", "response"):
+            req.inputs.add(name=name, datatype="BYTES", shape=[1])
+        req.raw_input_contents.extend([encode_bytes([p.encode()]), encode_bytes([r.encode()])])
+        out.append(req.SerializeToString())
+    return out
+
+
+async def _load(url: str, pairs_file: str, concurrency: int, requests: int, protocol: str = "rest") -> dict:
     pairs = json.loads(Path(pairs_file).read_text())
-    bodies = [json.dumps({"items": [{"prompt": p, "response": r}]}).encode() for p, r in pairs]
+    if protocol == "grpc":
+        bodies = _grpc_bodies(pairs)
+        client = lambda q, lat, errors: _grpc_client(url, bodies, q, lat, errors)  # noqa: E731
+    else:
+        host, port = url.removeprefix("http://").split(":")
+        bodies = [json.dumps({"items": [{"prompt": p, "response": r}]}).encode() for p, r in pairs]
+        client = lambda q, lat, errors: _client(host, int(port), bodies, q, lat, errors)  # noqa: E731
     lat: list[float] = []
     errors: list[str] = []
     for ids, measure in ((range(-concurrency, 0), False), (range(requests), True)):  # warm-up, then measured
@@ -67,7 +113,7 @@ async def _load(url: str, pairs_file: str, concurrency: int, requests: int) -> d
         for i in ids:
             q.put_nowait(i)
         t0 = time.perf_counter()
-        await asyncio.gather(*(_client(host, int(port), bodies, q, lat, errors) for _ in range(concurrency)))
+        await asyncio.gather(*(client(q, lat, errors) for _ in range(concurrency)))
         wall = time.perf_counter() - t0
     lat.sort()
     pct = lambda q: round(1000 * lat[min(len(lat) - 1, int(q * len(lat)))], 2)  # noqa: E731
@@ -114,11 +160,12 @@ def _start(model: str, flags: list[str], log_dir: Path) -> tuple[subprocess.Pope
     raise SystemExit(f"server {flags} did not become ready")
 
 
-def _run_level(url: str, pid: int, pairs_file: str, concurrency: int, requests: int) -> dict:
+def _run_level(url: str, pid: int, pairs_file: str, concurrency: int, requests: int,
+               protocol: str = "rest") -> dict:
     cpu0, _ = _proc_stat(pid)
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "loadgen", url, pairs_file, str(concurrency), str(requests)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, __file__, "loadgen", url, pairs_file, str(concurrency), str(requests),
+                          protocol], capture_output=True, text=True, check=True)
     wall = time.perf_counter() - t0
     cpu1, _ = _proc_stat(pid)
     res = json.loads(out.stdout)
@@ -135,6 +182,7 @@ def main() -> None:
     ap.add_argument("--levels", default="1,16,64", help="concurrent clients per level")
     ap.add_argument("--requests", default="60,400,800", help="measured requests per level (bounded load)")
     ap.add_argument("--backends", default=",".join(BACKENDS))
+    ap.add_argument("--no-grpc", action="store_true", help="REST only (skip the gRPC runs of the ONNX servers)")
     ap.add_argument("--out", default="outputs/bench/serve.json")
     args = ap.parse_args()
     import pandas as pd
@@ -151,12 +199,17 @@ def main() -> None:
     load0 = os.getloadavg()
     results = []
     for name in args.backends.split(","):
-        proc, url = _start(args.model, BACKENDS[name], tmp / name)
+        grpc_port = _free_port() if name.startswith("onnx") and not args.no_grpc else None
+        flags = BACKENDS[name] + (["--grpc-port", str(grpc_port)] if grpc_port else [])
+        proc, url = _start(args.model, flags, tmp / name)
         try:
             for c, n in zip(levels, counts):
-                r = {"backend": name, "concurrency": c, **_run_level(url, proc.pid, str(pairs_file), c, n)}
-                print(json.dumps(r), flush=True)
-                results.append(r)
+                targets = [("rest", url)] + ([("grpc", f"127.0.0.1:{grpc_port}")] if grpc_port else [])
+                for protocol, target in targets:
+                    r = {"backend": name, "protocol": protocol, "concurrency": c,
+                         **_run_level(target, proc.pid, str(pairs_file), c, n, protocol)}
+                    print(json.dumps(r), flush=True)
+                    results.append(r)
             peak = _proc_stat(proc.pid)[1]
             for r in results:
                 if r["backend"] == name:
@@ -177,8 +230,16 @@ def main() -> None:
 
 
 def _summary(results: list[dict], top: int) -> dict:
-    at = {r["backend"]: r for r in results if r["concurrency"] == top}
+    at = {r["backend"]: r for r in results if r["concurrency"] == top and r["protocol"] == "rest"}
     out: dict = {}
+    for r in results:  # gRPC beside REST on the same server, same level
+        rest = next((x for x in results if x["protocol"] == "rest" and x["backend"] == r["backend"]
+                     and x["concurrency"] == r["concurrency"]), None)
+        if r["protocol"] == "grpc" and rest:
+            key = f"{r['backend']}_grpc_vs_rest_at_{r['concurrency']}"
+            out[key] = {"throughput": round(r["throughput_rps"] / rest["throughput_rps"], 2),
+                        "cpu_ms_per_request": round(r["server_cpu_ms_per_request"]
+                                                    / rest["server_cpu_ms_per_request"], 2)}
     if "pytorch-eager" in at and "onnx-int8" in at:
         out[f"int8_vs_pytorch_throughput_at_{top}"] = round(at["onnx-int8"]["throughput_rps"]
                                                             / at["pytorch-eager"]["throughput_rps"], 2)
@@ -192,9 +253,11 @@ def _summary(results: list[dict], top: int) -> dict:
 
 
 def _table(results: list[dict]) -> str:
-    head = ("| backend | clients | requests | throughput (req/s) | p50 ms | p95 ms | p99 ms | server CPU % "
-            "| CPU ms/req | peak RSS MB | errors |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-    rows = [f"| {r['backend']} | {r['concurrency']} | {r['requests']} | {r['throughput_rps']} | {r['p50_ms']} | "
+    head = ("| backend | protocol | clients | requests | throughput (req/s) | p50 ms | p95 ms | p99 ms "
+            "| server CPU % "
+            "| CPU ms/req | peak RSS MB | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    rows = [f"| {r['backend']} | {r['protocol']} | {r['concurrency']} | {r['requests']} | {r['throughput_rps']} | "
+            f"{r['p50_ms']} | "
             f"{r['p95_ms']} | {r['p99_ms']} | {r['server_cpu_percent']} | {r['server_cpu_ms_per_request']} | "
             f"{r.get('peak_rss_mb', '')} | {r['errors']} |" for r in results]
     return head + "\n".join(rows) + "\n"
@@ -202,7 +265,7 @@ def _table(results: list[dict]) -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "loadgen":
-        url, pairs_file, c, n = sys.argv[2:6]
-        print(json.dumps(asyncio.run(_load(url, pairs_file, int(c), int(n)))))
+        url, pairs_file, c, n, protocol = sys.argv[2:7]
+        print(json.dumps(asyncio.run(_load(url, pairs_file, int(c), int(n), protocol))))
     else:
         main()

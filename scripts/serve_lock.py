@@ -27,7 +27,7 @@ SERVE_LOCK = REPO / "requirements-serve.lock"
 # mlflow-skinny (the client only, no server/UI) resolves `--model models:/NAME@ALIAS` from the tracking server;
 # artifacts come through the server's proxy (`--serve-artifacts`), so no S3 client is needed here.
 SERVE_ROOTS = ("onnxruntime", "tokenizers", "numpy", "fastapi", "uvicorn", "httptools", "uvloop", "pydantic",
-               "pydantic-settings", "prometheus-client", "pyyaml", "typer", "mlflow-skinny")
+               "pydantic-settings", "prometheus-client", "pyyaml", "typer", "mlflow-skinny", "grpcio", "protobuf")
 # Never in the serve image: the point of a separate lock is a small image without the training stack.
 FORBIDDEN = ("torch", "transformers", "trl", "accelerate", "mlflow", "kfp", "evidently", "streamlit", "pandas",
              "scipy", "scikit-learn", "matplotlib", "pyarrow")

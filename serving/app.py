@@ -6,7 +6,6 @@ is answered `{"error": "..."}` with a 4xx status. No torch is imported unless ba
 
 from __future__ import annotations
 
-import hmac
 import logging
 from contextlib import asynccontextmanager
 
@@ -14,11 +13,12 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import saferlhf
-from saferlhf.serve import v2
+from saferlhf.serve import binary, v2
 from saferlhf.serve.service import ScoringService
 from saferlhf.signals import SIGNALS
 from serving.metrics import MetricsMiddleware, ServiceMetrics
@@ -41,9 +41,16 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                                           on_batch=metrics.observe_batch, on_scores=metrics.observe_scores)
         await service.start()
         app.state.service = service
+        grpc = None
+        if settings.grpc_port is not None:  # same loop and service: one model, one batcher queue, one log
+            from serving import grpc_server
+
+            grpc = await grpc_server.start(service, settings, metrics, app.state.max_body_bytes)
         try:
             yield
         finally:
+            if grpc is not None:
+                await grpc.stop(grace=10)  # finish in-flight RPCs before the batcher drains
             await service.stop()  # score what is queued, flush the prediction log
 
     app = FastAPI(title="SafeRLHF reward scorer", version=saferlhf.__version__, lifespan=lifespan)
@@ -51,7 +58,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     name = settings.model_name
     endpoints = {"/v2", "/v2/health/live", "/v2/health/ready", f"/v2/models/{name}", f"/v2/models/{name}/ready",
                  f"/v2/models/{name}/infer", "/v1/score", "/metrics"}
-    app.add_middleware(BodyLimitMiddleware, max_bytes=_max_body_bytes(settings))
+    app.state.max_body_bytes = _max_body_bytes(settings)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=app.state.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=endpoints)
     _add_error_handlers(app)
     _add_routes(app, settings, metrics)
@@ -89,7 +97,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
         ctype = request.headers.get("content-type", "application/json")
-        if request.method == "POST" and "json" not in ctype.lower():
+        binary_ext = "inference-header-content-length" in request.headers  # its octet-stream type was accepted
+        if request.method == "POST" and "json" not in ctype.lower() and not binary_ext:
             return JSONResponse({"error": f"Content-Type must be application/json, got {ctype!r}"}, 415)
         errs = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errs):
@@ -127,13 +136,32 @@ async def _check_model(request: Request, model_name: str) -> None:
 
 
 async def _require_token(request: Request) -> None:
-    token = request.app.state.settings.api_token
-    if token is None or not token.get_secret_value():
-        return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+    if not request.app.state.settings.bearer_ok(request.headers.get("authorization")):
         raise StarletteHTTPException(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
                                      headers={"WWW-Authenticate": "Bearer"})
+
+
+_INFER_DOC = {"requestBody": {"required": True, "description": (
+    "InferRequest as JSON (Content-Type application/json or none), or with the binary tensor data extension: "
+    "the JSON header's length in Inference-Header-Content-Length, then the raw tensor bytes "
+    "(docs/inference-protocol.md)."), "content": {"application/json": {}, "application/octet-stream": {}}}}
+
+
+async def _read_infer(request: Request) -> tuple[InferRequest, bytes]:
+    """The typed V2 request and the binary tail after its JSON header. A body without Content-Type is JSON (stock
+    clients send none); application/octet-stream is accepted with the binary extension's header."""
+    ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    header_length = request.headers.get("inference-header-content-length")
+    if ctype and "json" not in ctype and not (ctype == "application/octet-stream" and header_length is not None):
+        raise v2.RequestError(f"Content-Type must be application/json (or application/octet-stream with "
+                              f"Inference-Header-Content-Length), got {ctype!r}", 415)
+    raw = binary.decode_content(await request.body(), request.headers.get("content-encoding"),
+                                request.app.state.max_body_bytes)
+    head, tail = binary.split_body(raw, header_length)
+    try:
+        return InferRequest.model_validate_json(head), tail
+    except ValidationError as e:
+        raise RequestValidationError(e.errors(include_url=False)) from None
 
 
 def _add_routes(app: FastAPI, settings: ServeSettings, metrics: ServiceMetrics) -> None:
@@ -165,14 +193,22 @@ def _add_routes(app: FastAPI, settings: ServeSettings, metrics: ServiceMetrics) 
         return {"name": model_name, "ready": _service(request).ready}
 
     @app.post("/v2/models/{model_name}/infer", response_model=InferResponse, responses=ERRORS,
-              dependencies=[Depends(_require_token), *model_dep])
-    async def infer(model_name: str, body: InferRequest, request: Request) -> InferResponse:
+              dependencies=[Depends(_require_token), *model_dep], openapi_extra=_INFER_DOC)
+    async def infer(model_name: str, request: Request) -> Response:
         service = _service(request)
-        names = v2.requested_outputs([o.model_dump() for o in body.outputs or []])
-        prompts, responses = v2.parse_inputs([t.model_dump() for t in body.inputs])
+        body, tail = await _read_infer(request)
+        plan = v2.requested_outputs([o.model_dump() for o in body.outputs or []], body.parameters)
+        inputs = [t.model_dump() for t in body.inputs]
+        binary.attach_binary_inputs(inputs, tail)
+        prompts, responses = v2.parse_inputs(inputs)
         scores, rewards = await service.score(prompts, responses, where="inputs")
-        return InferResponse(model_name=model_name, model_version=service.version, id=body.id,
-                             outputs=v2.encode_outputs(scores, rewards, names))
+        tensors, blobs = v2.encode_outputs(scores, rewards, plan)
+        header = InferResponse(model_name=model_name, model_version=service.version, id=body.id, outputs=tensors)
+        content, header_length = binary.response_body(header.model_dump(exclude_none=True), blobs)
+        if header_length is None:
+            return Response(content, media_type="application/json")
+        return Response(content, media_type="application/octet-stream",
+                        headers={"Inference-Header-Content-Length": str(header_length)})
 
     @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS, dependencies=[Depends(_require_token)])
     async def score(body: ScoreRequest, request: Request) -> ScoreResponse:

@@ -37,7 +37,8 @@ def serve(cfg: ServeConfig, output_root: Path) -> None:
     else:  # fail fast with one clear line when the folder is wrong
         resolve_model(cfg.model or str(layout.reward_onnx), cfg.precision)
     os.environ.update(settings_env(cfg, layout.root))
-    log.info("scoring service on http://%s:%d (%d worker(s))", cfg.host, cfg.port, cfg.workers)
+    grpc = f", gRPC on {cfg.host}:{cfg.grpc_port}" if cfg.grpc_port else ""
+    log.info("scoring service on http://%s:%d%s (%d worker(s))", cfg.host, cfg.port, grpc, cfg.workers)
     uvicorn.run("serving.app:create_app", factory=True, host=cfg.host, port=cfg.port, workers=cfg.workers,
                 app_dir=str(Path(__file__).resolve().parents[1]), access_log=False, log_level="info",
                 timeout_graceful_shutdown=30)

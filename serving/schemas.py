@@ -41,7 +41,8 @@ class InferInputTensor(_Body):
     shape: list[StrictInt]
     datatype: StrictStr
     parameters: dict[str, Any] | None = None
-    data: list[Any]
+    data: list[Any] | None = None
+    """JSON data; absent when parameters.binary_data_size places it after the JSON header (binary extension)."""
 
 
 class InferRequestedOutput(_Body):
@@ -60,7 +61,8 @@ class InferOutputTensor(BaseModel):
     name: str
     shape: list[int]
     datatype: str
-    data: list[float]
+    parameters: dict[str, Any] | None = None
+    data: list[float] | None = None
 
 
 class InferResponse(BaseModel):

@@ -5,6 +5,8 @@ in a container set them directly. The API token is a secret and comes only from 
 
 from __future__ import annotations
 
+import hmac
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,3 +27,11 @@ class ServeSettings(ServeConfig, BaseSettings):
     def service_config(self) -> ServeConfig:
         """The plain stage config (without the settings-only fields)."""
         return ServeConfig.model_validate(self.model_dump(include=set(ServeConfig.model_fields)))
+
+    def bearer_ok(self, authorization: str | None) -> bool:
+        """Whether an `Authorization` value (HTTP header or gRPC metadata) carries the token; True when auth is off."""
+        token = self.api_token.get_secret_value() if self.api_token is not None else ""
+        if not token:
+            return True
+        scheme, _, given = (authorization or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())

@@ -413,6 +413,8 @@ class ServeConfig(StageConfig):
     """Address to bind (0.0.0.0 inside a container)."""
     port: int = Field(8000, ge=1, le=65535)
     """TCP port."""
+    grpc_port: int | None = Field(None, ge=1, le=65535)
+    """TCP port of the Open Inference Protocol gRPC service (inference.GRPCInferenceService), served by the same process and micro-batcher as REST (unset = REST only)."""
     workers: int = Field(1, ge=1)
     """Server processes (each loads the model and batches on its own)."""
     threads: int | None = Field(None, ge=1)
@@ -443,6 +445,12 @@ class ServeConfig(StageConfig):
     """Also log the prompt and response text (off: lengths only)."""
     log_max_bytes: int = Field(50_000_000, ge=1024)
     """Rotate predictions.jsonl to predictions-<timestamp>.jsonl when it grows past this size."""
+
+    @model_validator(mode="after")
+    def _grpc_port_differs(self) -> ServeConfig:
+        if self.grpc_port is not None and self.grpc_port == self.port:
+            raise ValueError(f"grpc_port ({self.grpc_port}) must differ from port ({self.port}): both are bound")
+        return self
 
     @model_validator(mode="after")
     def _batch_covers_request(self) -> ServeConfig:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from saferlhf.config import Config, RewardConfig, load_config, override
+from saferlhf.config import Config, RewardConfig, ServeConfig, load_config, override
 from saferlhf.errors import UserError
 from tests.conftest import REPO
 
@@ -25,6 +25,9 @@ def test_validation_names_field_and_value():
         override(RewardConfig(), {"batch_size": 0})
     with pytest.raises(UserError, match="every reward weight must be >= 0"):
         override(RewardConfig(), {"weights": [1, -1, 1, 1]})
+    with pytest.raises(UserError, match=r"grpc_port \(8000\) must differ from port \(8000\)"):
+        override(ServeConfig(), {"grpc_port": 8000})
+    assert override(ServeConfig(), {"grpc_port": 8001}).grpc_port == 8001
 
 
 @pytest.mark.parametrize("text, expected", [

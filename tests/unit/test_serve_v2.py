@@ -49,9 +49,32 @@ def test_limits():
 
 def test_outputs():
     scores = np.arange(8, dtype=np.float32).reshape(2, 4)
-    out = v2.encode_outputs(scores, np.array([1.5, 2.5]), v2.requested_outputs(None))
+    out, blobs = v2.encode_outputs(scores, np.array([1.5, 2.5]), v2.requested_outputs(None))
     assert out[0] == {"name": "scores", "datatype": "FP32", "shape": [2, 4], "data": list(map(float, range(8)))}
-    assert out[1]["shape"] == [2] and out[1]["data"] == [1.5, 2.5]
-    assert v2.requested_outputs([{"name": "reward"}]) == ["reward"]
+    assert out[1]["shape"] == [2] and out[1]["data"] == [1.5, 2.5] and blobs == []
+    assert v2.requested_outputs([{"name": "reward"}]) == [("reward", False)]
     with pytest.raises(v2.RequestError, match="unknown output"):
         v2.requested_outputs([{"name": "logits"}])
+
+
+def test_binary_output_plan():
+    """binary_data_output sets the default, a per-output binary_data overrides it (binary tensor extension)."""
+    assert v2.requested_outputs(None, {"binary_data_output": True}) == [("scores", True), ("reward", True)]
+    plan = v2.requested_outputs([{"name": "scores", "parameters": {"binary_data": False}}, {"name": "reward"}],
+                                {"binary_data_output": True})
+    assert plan == [("scores", False), ("reward", True)]
+    scores = np.arange(8, dtype=np.float32).reshape(2, 4)
+    out, blobs = v2.encode_outputs(scores, np.array([1.5, 2.5]), plan)
+    assert "data" in out[0] and out[1] == {"name": "reward", "datatype": "FP32", "shape": [2],
+                                           "parameters": {"binary_data_size": 8}}
+    np.testing.assert_array_equal(blobs[0], [1.5, 2.5])
+
+
+@pytest.mark.parametrize("outputs, params, needle", [
+    (None, {"binary_data_output": "yes"}, "parameters.binary_data_output: must be true or false"),
+    ([{"name": "reward", "parameters": {"binary_data": 1}}], None, r"outputs\[0\].parameters.binary_data"),
+    ([{"name": "reward", "parameters": {"classification": 2}}], None, "classification: not supported"),
+])
+def test_bad_output_parameters(outputs, params, needle):
+    with pytest.raises(v2.RequestError, match=needle):
+        v2.requested_outputs(outputs, params)

@@ -68,6 +68,7 @@ def parse_inputs(inputs: Sequence[dict]) -> tuple[list[str], list[str]]:
 
 
 def _tensor_texts(t: dict) -> list[str]:
+    """Texts of one BYTES input whose `data` is JSON (flat or nested) or already decoded from raw bytes."""
     name, shape = t["name"], t["shape"]
     if t["datatype"] != "BYTES":
         raise RequestError(f"inputs.{name}: datatype must be BYTES, got {t['datatype']!r}")
@@ -84,22 +85,52 @@ def _tensor_texts(t: dict) -> list[str]:
     return data
 
 
-def requested_outputs(outputs: Sequence[dict] | None) -> list[str]:
-    """Names of the outputs to return (all when the request names none)."""
+def requested_outputs(outputs: Sequence[dict] | None, parameters: dict | None = None) -> list[tuple[str, bool]]:
+    """(name, binary) of each output to return (all when the request names none). `binary`: the output's
+    `parameters.binary_data`, else the request's `parameters.binary_data_output` (binary tensor extension)."""
+    default = _flag(parameters, "binary_data_output", "parameters", False)
     if not outputs:
-        return list(OUTPUTS)
-    names = [o["name"] for o in outputs]
-    unknown = [n for n in names if n not in OUTPUTS]
-    if unknown:
-        raise RequestError(f"outputs: unknown output {unknown[0]!r}; available: {', '.join(OUTPUTS)}")
-    return names
+        return [(n, default) for n in OUTPUTS]
+    plan = []
+    for i, o in enumerate(outputs):
+        if o["name"] not in OUTPUTS:
+            raise RequestError(f"outputs: unknown output {o['name']!r}; available: {', '.join(OUTPUTS)}")
+        params = o.get("parameters") or {}
+        for key in ("classification", "shared_memory_region"):
+            if key in params:
+                raise RequestError(f"outputs[{i}].parameters.{key}: not supported by this server")
+        plan.append((o["name"], _flag(params, "binary_data", f"outputs[{i}].parameters", default)))
+    return plan
 
 
-def encode_outputs(scores: np.ndarray, rewards: np.ndarray, names: Sequence[str]) -> list[dict]:
-    """(N, 4) scores and (N,) rewards -> V2 output tensors, FP32, row-major flat data."""
-    arrays = {"scores": scores.astype(np.float32), "reward": rewards.astype(np.float32)}
-    return [{"name": n, "datatype": "FP32", "shape": list(arrays[n].shape), "data": arrays[n].ravel().tolist()}
-            for n in names]
+def _flag(params: dict | None, key: str, where: str, default: bool) -> bool:
+    value = (params or {}).get(key, default)
+    if not isinstance(value, bool):
+        raise RequestError(f"{where}.{key}: must be true or false, got {value!r}")
+    return value
+
+
+def output_arrays(scores: np.ndarray, rewards: np.ndarray) -> dict[str, np.ndarray]:
+    """The model's outputs by name: scores (N, 4) and reward (N,), float32."""
+    return {"scores": scores.astype(np.float32), "reward": rewards.astype(np.float32)}
+
+
+def encode_outputs(scores: np.ndarray, rewards: np.ndarray, plan: Sequence[tuple[str, bool]]
+                   ) -> tuple[list[dict], list[np.ndarray]]:
+    """V2 output tensors (FP32, row-major flat JSON data) and, in order, the arrays of those sent as binary: a
+    binary output carries `parameters.binary_data_size` instead of `data` (binary tensor extension)."""
+    arrays = output_arrays(scores, rewards)
+    tensors, blobs = [], []
+    for name, binary in plan:
+        a = arrays[name]
+        t = {"name": name, "datatype": "FP32", "shape": list(a.shape)}
+        if binary:
+            t["parameters"] = {"binary_data_size": a.nbytes}
+            blobs.append(a)
+        else:
+            t["data"] = a.ravel().tolist()
+        tensors.append(t)
+    return tensors, blobs
 
 
 def tensor_metadata() -> tuple[list[dict], list[dict]]:
