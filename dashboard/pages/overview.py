@@ -1,17 +1,27 @@
-"""Overview: the pipeline as a diagram with each stage's status, headline metrics, champion versions."""
+"""Overview: the pipeline as a diagram with each stage's status, headline metrics, champion versions, and where
+every number on the dashboard comes from."""
 
 import streamlit as st
 import ui
 
 from saferlhf import dashboard_data as dd
 from saferlhf import dashboard_live as dl
+from saferlhf import dashboard_provenance as dp
 
 st.title("SafeRLHF overview")
-status = ui.load("pipeline_status")
+try:
+    versions = ui.registry_versions()
+except dd.NotReady as e:
+    versions, no_registry = None, e
+records = ui.stage_records()
+registered = dp.registry_record(versions) if versions is not None else None
+status = dp.with_registry_record(ui.load("pipeline_status"), registered, {s: r.written for s, r in records.items()})
+for w in ui.champion_warnings(records):
+    st.warning(w)
 st.graphviz_chart(dd.pipeline_dot(status), width="stretch")
 done = int((status["status"] == "done").sum())
 st.caption(f"{done} of {len(status)} stages have outputs (green: done, orange: older than an upstream stage, "
-           "grey: not run yet).")
+           "grey: not run yet). The Registry's time is its newest registered version, not a file time.")
 
 st.subheader("Headline metrics (base → RL)")
 cards = ui.load("headline_metrics")
@@ -23,14 +33,16 @@ else:
             language="bash")
 
 st.subheader("Champions")
-try:
-    champs = dl.champions(ui.registry_versions())
+if versions is None:
+    st.caption(f"No registry yet: {no_registry.what}. Run `{no_registry.command}` to register models.")
+else:
+    champs = dl.champions(versions)
     if champs.empty:
         st.info("Models are registered but none is `champion` yet; promote one on the Registry page.")
     else:
         st.dataframe(champs, hide_index=True)
-except dd.NotReady as e:
-    st.caption(f"No registry yet: {e.what}. Run `{e.command}` to register models.")
 
-st.subheader("Stages")
-st.dataframe(status[["stage", "status", "updated", "command", "artifact"]], hide_index=True)
+st.subheader("Stages and provenance")
+prov = dp.records_table(records)
+st.dataframe(status[["stage", "key", "status", "updated", "command"]].merge(prov, on="key", how="left")
+             .drop(columns="key"), hide_index=True)
