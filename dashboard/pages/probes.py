@@ -58,7 +58,7 @@ else:
         with st.container(border=True):
             st.markdown(f"**{getattr(f, 'reason', '')}** · reward `{dd._num(getattr(f, 'reward', None)):.3f}` · "
                         f"safety `{dd._num(getattr(f, 'safety', None)):.3f}`"
-                        + (" · refusal" if getattr(f, "refusal", False) == True else "")  # noqa: E712 - numpy or NaN)
+                        + (" · refusal" if getattr(f, "refusal", False) == True else ""))  # noqa: E712
             st.markdown(f"> {f.prompt}")
             st.text(str(f.response))
     with st.expander("All stored failures as a table"):
