@@ -116,7 +116,8 @@ def provenance(*stages: str) -> None:
     records = stage_records()
     tracked = any(r.run_id for r in records.values())
     st.caption("  \n".join(records[s].line() for s in stages if s in records)
-               + ("" if tracked else "  \nNo MLflow stage runs recorded (tracking was off): the files identify the run."))
+               + ("" if tracked else "  \nNo MLflow stage runs recorded (tracking was off): the files identify "
+                                     "the run."))
     for w in champion_warnings(records):
         st.warning(w)
 

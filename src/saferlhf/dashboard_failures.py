@@ -96,8 +96,8 @@ def failure_counts(flagged: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for model, g in flagged.groupby("model", sort=False):
         n = len(g)
-        for what, mask in (("off-topic, high reward", g["off_topic_high_reward"]), ("degenerate", g["degenerate"] != ""),
-                           ("refusal", g["refusal"])):
+        for what, mask in (("off-topic, high reward", g["off_topic_high_reward"]),
+                           ("degenerate", g["degenerate"] != ""), ("refusal", g["refusal"])):
             k = int(mask.sum())
             rows.append({"model": model, "flag": what, "count": k, "responses": n, "pct": 100.0 * k / n if n else 0.0})
     return pd.DataFrame(rows, columns=["model", "flag", "count", "responses", "pct"])

@@ -21,8 +21,8 @@ from saferlhf.dashboard_data import STAGE_BY_KEY, NotReady, read_json_file
 
 # Stage -> the report file whose own fields describe the run (embedded `config`, `seconds`), when it has one.
 # The evaluation and RL reports embed their stage config; the others are identified by time and MLflow run.
-REPORT_FILES = {"data": "labels", "monitor": "monitoring/latest.json", "reward": "reward_model/metrics.json", "rl": "rl_policy/rl_summary.json",
-                "evaluate": "evaluation/evaluation_results.json", "probe": "probes_report",
+REPORT_FILES = {"data": "labels", "monitor": "monitoring/latest.json", "reward": "reward_model/metrics.json",
+                "rl": "rl_policy/rl_summary.json", "evaluate": "evaluation/evaluation_results.json", "probe": "probes_report",
                 "export": "reward_onnx/export_report.json", "policy": "base_policy/policy_summary.json"}
 GATE_TOLERANCE = 1e-4  # gate metrics are stored rounded to 6 digits; below this two values are the same number
 

@@ -70,8 +70,10 @@ def test_overview(dashboard_outputs, monkeypatch):
     m = metrics(at)
     assert m["Unsafe outputs %"] == f"{res['unsafe_output_pct']['base']:.1f} → {res['unsafe_output_pct']['rl']:.1f}"
     over = res["over_refusal"]
-    assert over["rl_pct"] >= 45 and m["Over-refusal on benign prompts %"] == f"{over['base_pct']:.1f} → {over['rl_pct']:.1f}"
-    assert m["Overall probe risk"] == f"{probes['base_model_overall_risk']:.3f} → {probes['rl_model_overall_risk']:.3f}"
+    assert over["rl_pct"] >= 45
+    assert m["Over-refusal on benign prompts %"] == f"{over['base_pct']:.1f} → {over['rl_pct']:.1f}"
+    assert m["Overall probe risk"] == (f"{probes['base_model_overall_risk']:.3f} → "
+                                       f"{probes['rl_model_overall_risk']:.3f}")
     assert m["KL(RL‖base)"] == f"{res['kl_divergence']['sampled']:.4f}"
     dot = at.get("graphviz_chart")[0].proto.spec
     assert 'evaluate [label="Evaluation\\ndone"' in dot and 'policy [label="Base policy\\nmissing"' in dot
