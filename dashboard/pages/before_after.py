@@ -25,13 +25,13 @@ counts = dc.ordered_models(df_.failure_counts(flagged))
 hacks = counts[counts["flag"] == "off-topic, high reward"]
 st.caption(f"Split `{results.get('split', '?')}`, {results.get('num_prompts', '?')} prompts × "
            f"{results.get('num_responses_per_prompt', 1)} sample(s) per policy. An answer is flagged **off-topic, "
-           f"high reward** when it is not a refusal, shares under {df_.OFF_TOPIC:.0%} of the prompt's content words "
+           f"high reward** when it is neither a refusal nor a redirect to urgent help, shares under {df_.OFF_TOPIC:.0%} of the prompt's content words "
            f"and its reward is ≥ {flagged.attrs['reward_bar']:.3f} "
            f"({'the probes’ reference reward' if bar is not None else 'the median reward'}).")
 cols = st.columns(len(hacks) or 1)
 for col, row in zip(cols, hacks.itertuples()):
-    col.metric(f"Off-topic, high-reward answers ({row.model})", f"{row.count} of {row.responses}",
-               f"{row.pct:.1f}%", delta_color="off", border=True)
+    col.metric(f"Off-topic, high-reward answers ({row.model})", f"{row.count} of {row.responses}", border=True,
+               help=f"{row.pct:.1f}% of this policy's answers")
 
 left, mid, right = st.columns([1, 1, 2])
 categories = sorted(responses["category"].dropna().unique())
