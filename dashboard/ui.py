@@ -118,8 +118,13 @@ def provenance(*stages: str) -> None:
     st.caption("  \n".join(records[s].line() for s in stages if s in records)
                + ("" if tracked else "  \nNo MLflow stage runs recorded (tracking was off): the files identify "
                                      "the run."))
-    for w in champion_warnings(records):
-        st.warning(w)
+    show_champion_warnings(records)
+
+
+def show_champion_warnings(records: dict) -> None:
+    """One warning box listing every champion that disagrees with (or predates) the outputs on disk."""
+    if warnings := champion_warnings(records):
+        st.warning("\n\n".join(warnings))
 
 
 def stage_records() -> dict:

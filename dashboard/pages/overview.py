@@ -16,8 +16,7 @@ except dd.NotReady as e:
 records = ui.stage_records()
 registered = dp.registry_record(versions) if versions is not None else None
 status = dp.with_registry_record(ui.load("pipeline_status"), registered, {s: r.written for s, r in records.items()})
-for w in ui.champion_warnings(records):
-    st.warning(w)
+ui.show_champion_warnings(records)
 st.graphviz_chart(dd.pipeline_dot(status), width="stretch")
 done = int((status["status"] == "done").sum())
 st.caption(f"{done} of {len(status)} stages have outputs (green: done, orange: older than an upstream stage, "
