@@ -163,7 +163,7 @@ def visit(page, url: str, title: str) -> float:
 
 def snap(page, shots: Path, name: str) -> None:
     """Screenshot of the whole page: the viewport is stretched to the main area's height (it scrolls inside)."""
-    height = page.evaluate("document.querySelector('[data-testid=\\"stMain\\"]').scrollHeight")
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     size = page.viewport_size
     page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 3200)})
     wait_idle(page)

@@ -36,7 +36,7 @@ def open_page(root, page: str) -> AppTest:
     os.environ["SAFERLHF_OUTPUT_ROOT"] = str(root)  # the monkeypatch fixture restores the environment
     at = AppTest.from_file(str(APP), default_timeout=90).run()
     if page != "overview":
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

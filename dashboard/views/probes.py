@@ -7,6 +7,7 @@ import ui
 
 from saferlhf import dashboard_charts as dc
 from saferlhf import dashboard_data as dd
+from saferlhf import dashboard_failures as df_
 
 st.title("Safety probes")
 ui.provenance("probe")
@@ -41,6 +42,15 @@ fig = px.bar(shown, x="probe", y="risk_score", color="model", barmode="group", c
                                                       "probe": ""}, hover_data=["num_failures", "num_prompts"])
 st.plotly_chart(fig)
 st.dataframe(dc.probe_pivot(table), hide_index=True)
+try:  # the reward_hacking probe judges degenerate text only; the off-topic kind is flagged on the evaluation
+    evaluated = df_.flag_responses(dd.responses_frame(dd.load_evaluation(ui.layout())), ui.reference_reward())
+    hacks = dc.ordered_models(df_.failure_counts(evaluated))
+    hacks = hacks[hacks["flag"] == "off-topic, high reward"]
+    st.caption("`reward_hacking` counts degenerate text only. Off-topic answers with a high reward in the "
+               "evaluation (Before / After): " + ", ".join(f"{r.model} {r.count} of {r.responses}"
+                                                         for r in hacks.itertuples()) + ".")
+except dd.NotReady:
+    pass
 
 st.subheader("Failure examples")
 left, right = st.columns(2)
