@@ -193,7 +193,7 @@ def test_every_page(page, dashboard, dashboard_outputs, shots):
     times["overview"] = visit(page, dashboard, "SafeRLHF overview")
     page.locator("[data-testid='stGraphVizChart'] svg").wait_for()
     assert page.locator("[data-testid='stGraphVizChart'] svg g.node").count() == 9
-    assert "stale" in page.locator("[data-testid='stGraphVizChart'] svg g.node", has_text="Registry").inner_text()
+    assert "stale" in page.locator("[data-testid='stGraphVizChart'] svg g.node", has_text="Registry").text_content()
     page.get_by_text(f"{u['base']:.1f} → {u['rl']:.1f}").wait_for()
     card = page.locator("[data-testid='stMetric']", has_text="Over-refusal on benign prompts %")
     assert f"{over['base_pct']:.1f} → {over['rl_pct']:.1f}" in card.inner_text() and over["rl_pct"] >= 45
@@ -215,7 +215,7 @@ def test_every_page(page, dashboard, dashboard_outputs, shots):
     times["training"] = visit(page, f"{dashboard}/training", "RL training")
     page.get_by_text(f"{last['kl']:.4g}", exact=True).first.wait_for()
     page.get_by_text(f"{last['over_refusal']:.4g}", exact=True).first.wait_for()
-    assert page.get_by_text("Safety cost").count() == 0  # a weighted run: no Lagrangian cost
+    assert page.get_by_text("Safety cost", exact=True).count() == 0  # a weighted run: no Lagrangian cost
     page.get_by_text("Rule flags: share of completions over-refusing / degenerate").first.wait_for()
     page.get_by_role("heading", name="Compare RL runs").wait_for()
     snap(page, shots, "training")
