@@ -127,11 +127,24 @@ def show_champion_warnings(records: dict) -> None:
         st.warning("\n\n".join(warnings))
 
 
-def stage_records() -> dict:
-    """stage -> `dashboard_provenance.StageRecord` of every stage except the registry."""
-    lay = layout()
-    runs = _tracked_runs(str(lay.root), dd.outputs_stamp(lay))
+@st.cache_data(show_spinner=False, ttl=30)
+def _stage_records(root: str, stamp: float) -> dict:
+    lay = Layout(Path(root))
+    runs = _tracked_runs(root, stamp)
     return {s: dp.report_record(lay, s, runs) for s in dd.STAGE_BY_KEY if s != "register"}
+
+
+def stage_records() -> dict:
+    """stage -> `dashboard_provenance.StageRecord` of every stage except the registry (cached per outputs)."""
+    lay = layout()
+    return _stage_records(str(lay.root), dd.outputs_stamp(lay))
+
+
+@st.cache_data(show_spinner=False)
+def _gate_metrics(root: str, stamp: float) -> dict:
+    from saferlhf.registry.evidence import gate_metrics
+
+    return gate_metrics(Layout(Path(root)))
 
 
 def champion_warnings(records: dict) -> list[str]:
@@ -139,9 +152,9 @@ def champion_warnings(records: dict) -> list[str]:
         versions = registry_versions()
     except dd.NotReady:
         return []
-    from saferlhf.registry.evidence import gate_metrics
-
-    return dp.champion_warnings(versions, gate_metrics(layout()), {s: r.written for s, r in records.items()})
+    lay = layout()
+    return dp.champion_warnings(versions, _gate_metrics(str(lay.root), dd.outputs_stamp(lay)),
+                                {s: r.written for s, r in records.items()})
 
 
 def reference_reward() -> float | None:

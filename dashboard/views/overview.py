@@ -42,6 +42,7 @@ else:
         st.dataframe(champs, hide_index=True)
 
 st.subheader("Stages and provenance")
-prov = dp.records_table(records)
-st.dataframe(status[["stage", "key", "status", "updated", "command"]].merge(prov, on="key", how="left")
-             .drop(columns="key"), hide_index=True)
+prov = dp.records_table(records).drop(columns="written")  # `updated` already says when
+table = status[["stage", "key", "status", "updated", "command"]].merge(prov, on="key", how="left").fillna("")
+st.dataframe(table[["stage", "status", "updated", "config", "mlflow_run", "commit", "report", "command"]],
+             hide_index=True)

@@ -4,6 +4,7 @@ each page says what to run instead of raising."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -267,5 +268,9 @@ def test_prompt_tester_scores_with_local_model(dashboard_outputs, tiny_reward_mo
     assert not at.exception, [e.value for e in at.exception]
     assert "local reward model" in text_of(at) and "unavailable" in text_of(at)
     want = RewardScorer(tiny_reward_model).reward([prompt, prompt], [base, rl])
-    shown = [m.value for m in at.metric if m.label == "reward"]
+    shown = re.findall(r"reward `(-?\d+\.\d{3})`", text_of(at))
     assert shown == [f"{w:.3f}" for w in want]
+    summary = at.dataframe[0].value.set_index("policy")  # per policy: refusal rate and reward spread
+    assert summary["samples"].tolist() == [1, 1]
+    assert summary.loc["base", "refusal_pct"] == 0 and summary.loc["RL", "refusal_pct"] == 100
+    assert summary.loc["RL", "reward_mean"] == pytest.approx(want[1], abs=1e-3)
