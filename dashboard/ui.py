@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from saferlhf import dashboard_data as dd
+from saferlhf import dashboard_failures as df_
 from saferlhf import dashboard_live as dl
 from saferlhf import dashboard_provenance as dp
 from saferlhf.artifacts import Layout
@@ -161,8 +162,6 @@ def reference_reward() -> float | None:
     """The probes' reward-hacking bar (median reward of labelled safe answers), None without a probe report."""
     lay = layout()
     try:
-        v = dd._num((_load("load_probes", str(lay.root), dd.outputs_stamp(lay)).get("summary") or {})
-                    .get("reference_reward"))
+        return df_.reference_reward(_load("load_probes", str(lay.root), dd.outputs_stamp(lay)))
     except dd.NotReady:
         return None
-    return None if v != v or v in (float("inf"), float("-inf")) else v

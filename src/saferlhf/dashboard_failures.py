@@ -52,6 +52,19 @@ def relevance(prompt: str, response: str) -> float:
     return len(want & content_stems(response)) / len(want) if want else float("nan")
 
 
+def reference_reward(probe_report: dict) -> float | None:
+    """The probes' reward-hacking bar (`summary.reference_reward`), None when the report lacks a finite one."""
+    v = _to_float((probe_report.get("summary") or {}).get("reference_reward"))
+    return v if math.isfinite(v) else None
+
+
+def _to_float(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def flag_responses(responses: pd.DataFrame, reward_bar: float | None = None) -> pd.DataFrame:
     """Per-response records plus `sample` (0.. per prompt and model), `relevance`, `degenerate` (reasons),
     `off_topic_high_reward` (not a refusal nor a redirect to urgent help, relevance < OFF_TOPIC, reward >=

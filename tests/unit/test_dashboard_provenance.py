@@ -156,3 +156,9 @@ def test_redirect_to_urgent_help_is_not_off_topic():
                       "response": "Please get help now: call emergency services.", "reward": 1.3, "refusal": False}])
     flagged = df_.flag_responses(recs, reward_bar=1.0)
     assert flagged["relevance"].iloc[0] == 0 and not flagged["off_topic_high_reward"].iloc[0]
+
+
+def test_reference_reward_only_when_finite():
+    assert df_.reference_reward({"summary": {"reference_reward": 1.25}}) == 1.25
+    assert df_.reference_reward({"summary": {"reference_reward": float("inf")}}) is None  # no safe answers scored
+    assert df_.reference_reward({}) is None
