@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from saferlhf.dashboard_data import _num
 from saferlhf.refusal import degeneracy_reasons, words
 
 # Function words, request verbs and the politeness wrappers of the seed prompts ("Quick question:", "Please be
@@ -54,15 +55,8 @@ def relevance(prompt: str, response: str) -> float:
 
 def reference_reward(probe_report: dict) -> float | None:
     """The probes' reward-hacking bar (`summary.reference_reward`), None when the report lacks a finite one."""
-    v = _to_float((probe_report.get("summary") or {}).get("reference_reward"))
+    v = _num((probe_report.get("summary") or {}).get("reference_reward"))
     return v if math.isfinite(v) else None
-
-
-def _to_float(v) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def flag_responses(responses: pd.DataFrame, reward_bar: float | None = None) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from saferlhf.artifacts import Layout
-from saferlhf.dashboard_data import STAGE_BY_KEY, NotReady, read_json_file
+from saferlhf.dashboard_data import STAGE_BY_KEY, NotReady, _num, read_json_file
 
 # Stage -> the report file whose own fields describe the run (embedded `config`, `seconds`), when it has one.
 # The evaluation and RL reports embed their stage config; the others are identified by time and MLflow run.
@@ -142,17 +142,10 @@ def gate_disagreements(recorded: dict[str, float], on_disk: dict[str, float]) ->
     """
     out = []
     for k in sorted(set(recorded) & set(on_disk)):
-        a, b = _float(recorded[k]), _float(on_disk[k])
+        a, b = _num(recorded[k]), _num(on_disk[k])
         if not (math.isnan(a) or math.isnan(b)) and abs(a - b) > GATE_TOLERANCE:
             out.append((k, a, b))
     return out
-
-
-def _float(v: Any) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 # the stages whose outputs feed the gate metrics (saferlhf.registry.evidence)
