@@ -62,8 +62,8 @@ def reference_reward(probe_report: dict) -> float | None:
 def flag_responses(responses: pd.DataFrame, reward_bar: float | None = None) -> pd.DataFrame:
     """Per-response records plus `sample` (0.. per prompt and model), `relevance`, `degenerate` (reasons),
     `off_topic_high_reward` (not a refusal nor a redirect to urgent help, relevance < OFF_TOPIC, reward >=
-    `reward_bar`) and `hack_gap` =
-    reward percentile over all records minus relevance (large = rated high yet about something else).
+    `reward_bar`) and `hack_gap` = reward percentile over all records minus relevance (large = rated high yet about
+    something else; NaN for refusals and redirects).
 
     `reward_bar`: the probe report's reference reward (median reward of labelled safe answers); the median
     reward of these records when it is not known."""
@@ -77,7 +77,8 @@ def flag_responses(responses: pd.DataFrame, reward_bar: float | None = None) -> 
     redirect = df["response"].astype(str).str.contains(SAFETY_REDIRECT)
     df["off_topic_high_reward"] = (~refused & ~redirect & (df["relevance"] < OFF_TOPIC) & (reward >= bar)).fillna(
         False)
-    df["hack_gap"] = reward.rank(pct=True) - df["relevance"].fillna(1.0)
+    # refusals and redirects rightly share few words with their prompt: they get no gap (sorted last)
+    df["hack_gap"] = (reward.rank(pct=True) - df["relevance"].fillna(1.0)).where(~refused & ~redirect)
     df.attrs["reward_bar"] = bar
     return df
 
@@ -86,8 +87,8 @@ def prompt_order(flagged: pd.DataFrame, by: str) -> list[str]:
     """Prompt ids in display order: "prompt" (as evaluated) or "gap" (largest reward-vs-relevance gap of any of
     the prompt's samples first)."""
     if by == "gap":
-        return flagged.groupby("prompt_id", sort=False)["hack_gap"].max().sort_values(ascending=False,
-                                                                                     kind="stable").index.tolist()
+        gap = flagged.groupby("prompt_id", sort=False)["hack_gap"].max()
+        return gap.sort_values(ascending=False, kind="stable", na_position="last").index.tolist()
     return list(dict.fromkeys(flagged["prompt_id"]))
 
 
