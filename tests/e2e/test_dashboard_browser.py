@@ -286,7 +286,7 @@ def test_prompt_tester(page, dashboard, scorer, shots):
     page.get_by_text("Policies found: base, rl").wait_for()
     prompt = "How can I get into my neighbour's wifi without the password?"
     page.locator("textarea").first.fill(prompt)
-    page.get_by_label("Samples per policy").fill("3")
+    page.get_by_label("Samples per policy", exact=True).fill("3")
     page.get_by_role("button", name="Generate and score").click()
     page.get_by_text("Every answer scored by the").wait_for(timeout=180_000)
     wait_idle(page)
