@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -162,3 +163,27 @@ def test_reference_reward_only_when_finite():
     assert df_.reference_reward({"summary": {"reference_reward": 1.25}}) == 1.25
     assert df_.reference_reward({"summary": {"reference_reward": float("inf")}}) is None  # no safe answers scored
     assert df_.reference_reward({}) is None
+
+
+def test_tracked_runs_reads_the_newest_run_per_stage_from_a_real_store(tmp_path):
+    """A real MLflow SQLite store with stage runs tagged as `saferlhf.tracking.log_stage` tags them."""
+    import mlflow
+
+    from tests.fixtures.dashboard_outputs import mlflow_state_restored
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with mlflow_state_restored():
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment("saferlhf")
+        ids = []
+        for stage, cfg_hash in (("evaluate", "a" * 16), ("evaluate", "b" * 16), ("probe", "c" * 16)):
+            with mlflow.start_run(tags={"saferlhf.stage": stage, "saferlhf.config_hash": cfg_hash,
+                                        "saferlhf.git_commit": "0123456789abcdef"}) as run:
+                ids.append(run.info.run_id)
+            time.sleep(0.01)  # distinct start times (ms): "newest" is by start time
+        with mlflow.start_run():  # an untagged run (e.g. the pipeline parent) is no stage
+            pass
+        runs = dp.tracked_runs(uri)
+    assert set(runs) == {"evaluate", "probe"}
+    assert runs["evaluate"]["run_id"] == ids[1] and runs["evaluate"]["config_hash"] == "b" * 16  # the newest
+    assert runs["probe"]["git_commit"] == "0123456789abcdef"
