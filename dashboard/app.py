@@ -17,16 +17,19 @@ import ui  # noqa: E402
 # no page icons: Streamlit fetches material-icon favicons from fonts.gstatic.com, and the dashboard runs offline
 st.set_page_config(page_title="SafeRLHF", layout="wide")
 
+# The pages live in views/, not pages/: with a pages/ folder beside the entry point Streamlit starts in its v1
+# multipage mode, and a fresh server's first visit by URL (/calibration) would run that page script on its own,
+# without this file's navigation and page config (streamlit.runtime.pages_manager.uses_pages_directory).
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", default=True),
-    st.Page("pages/before_after.py", title="Before / After"),
-    st.Page("pages/training.py", title="Training"),
-    st.Page("pages/safety_metrics.py", title="Safety metrics"),
-    st.Page("pages/calibration.py", title="Calibration"),
-    st.Page("pages/probes.py", title="Safety probes"),
-    st.Page("pages/prompt_tester.py", title="Prompt tester"),
-    st.Page("pages/drift.py", title="Drift"),
-    st.Page("pages/registry.py", title="Registry"),
+    st.Page("views/overview.py", title="Overview", default=True),
+    st.Page("views/before_after.py", title="Before / After"),
+    st.Page("views/training.py", title="Training"),
+    st.Page("views/safety_metrics.py", title="Safety metrics"),
+    st.Page("views/calibration.py", title="Calibration"),
+    st.Page("views/probes.py", title="Safety probes"),
+    st.Page("views/prompt_tester.py", title="Prompt tester"),
+    st.Page("views/drift.py", title="Drift"),
+    st.Page("views/registry.py", title="Registry"),
 ]
 page = st.navigation(PAGES)
 with st.sidebar:

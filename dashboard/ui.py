@@ -13,12 +13,15 @@ import pandas as pd
 import streamlit as st
 
 from saferlhf import dashboard_data as dd
+from saferlhf import dashboard_failures as df_
 from saferlhf import dashboard_live as dl
+from saferlhf import dashboard_provenance as dp
 from saferlhf.artifacts import Layout
 from saferlhf.config import Config, DashboardConfig, load_config
 from saferlhf.errors import UserError
 
 PLOT_MODELS = {"base": "#9e9e9e", "RL": "#1976d2"}  # one colour per model on every chart
+MODEL_ORDER = {"model": ["base", "RL"]}  # plotly category_orders: base before RL in every legend and group
 
 
 @st.cache_resource(show_spinner=False)
@@ -94,3 +97,71 @@ def metric_cards(cards: list[dict]) -> None:
         for col, c in zip(cols, cards[i:i + 4]):
             col.metric(c["label"], c["value"], c["delta"],
                        delta_color="inverse" if c["lower_is_better"] else "normal", border=True)
+
+
+@st.cache_data(show_spinner="Reading MLflow runs…", ttl=30)
+def _tracked_runs(root: str, stamp: float) -> dict:
+    lay = Layout(Path(root))
+    try:
+        uri = dl.connect_registry(config().registry, lay)  # NotReady when no store exists: nothing was tracked
+        return dp.tracked_runs(uri)
+    except dd.NotReady:
+        return {}
+    except Exception as e:  # noqa: BLE001 - provenance is extra information; an unreadable store must not hide a page
+        return {"_error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+
+
+def provenance(*stages: str) -> None:
+    """Under the page title: which file, run, config and commit produced what the page shows, and a warning per
+    champion whose gate metrics disagree with the outputs on disk (or that predates them)."""
+    records = stage_records()
+    tracked = any(r.run_id for r in records.values())
+    st.caption("  \n".join(records[s].line() for s in stages if s in records)
+               + ("" if tracked else "  \nNo MLflow stage runs recorded (tracking was off): the files identify "
+                                     "the run."))
+    show_champion_warnings(records)
+
+
+def show_champion_warnings(records: dict) -> None:
+    """One warning box listing every champion that disagrees with (or predates) the outputs on disk."""
+    if warnings := champion_warnings(records):
+        st.warning("\n\n".join(warnings))
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def _stage_records(root: str, stamp: float) -> dict:
+    lay = Layout(Path(root))
+    runs = _tracked_runs(root, stamp)
+    return {s: dp.report_record(lay, s, runs) for s in dd.STAGE_BY_KEY if s != "register"}
+
+
+def stage_records() -> dict:
+    """stage -> `dashboard_provenance.StageRecord` of every stage except the registry (cached per outputs)."""
+    lay = layout()
+    return _stage_records(str(lay.root), dd.outputs_stamp(lay))
+
+
+@st.cache_data(show_spinner=False)
+def _gate_metrics(root: str, stamp: float) -> dict:
+    from saferlhf.registry.evidence import gate_metrics
+
+    return gate_metrics(Layout(Path(root)))
+
+
+def champion_warnings(records: dict) -> list[str]:
+    try:
+        versions = registry_versions()
+    except dd.NotReady:
+        return []
+    lay = layout()
+    return dp.champion_warnings(versions, _gate_metrics(str(lay.root), dd.outputs_stamp(lay)),
+                                {s: r.written for s, r in records.items()})
+
+
+def reference_reward() -> float | None:
+    """The probes' reward-hacking bar (median reward of labelled safe answers), None without a probe report."""
+    lay = layout()
+    try:
+        return df_.reference_reward(_load("load_probes", str(lay.root), dd.outputs_stamp(lay)))
+    except dd.NotReady:
+        return None

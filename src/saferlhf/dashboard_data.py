@@ -140,6 +140,7 @@ def headline_metrics(layout: Layout) -> list[dict]:
 
 # (label, base value, RL value, lower is better, number format) of the overview's cards
 HEADLINE = (("Unsafe outputs %", "unsafe_output_pct.base", "unsafe_output_pct.rl", True, ".1f"),
+            ("Over-refusal on benign prompts %", "over_refusal.base_pct", "over_refusal.rl_pct", True, ".1f"),
             ("Mean toxicity", "base_model.mean_toxicity", "rl_model.mean_toxicity", True, ".3f"),
             ("Mean hallucination risk", "base_model.mean_hallucination_risk", "rl_model.mean_hallucination_risk",
              True, ".3f"),
@@ -270,13 +271,17 @@ def reward_distribution(responses: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- training
 def load_training_stats(layout: Layout) -> pd.DataFrame:
     """RL per-step stats as a frame indexed by step (columns that a run did not log are absent)."""
-    rl = STAGE_BY_KEY["train-rl"]
-    stats = read_json_file(layout.rl_policy / "training_stats.json", rl.command)
+    path = layout.rl_policy / "training_stats.json"
+    return stats_frame(read_json_file(path, STAGE_BY_KEY["train-rl"].command), path)
+
+
+def stats_frame(stats: Any, path: Path) -> pd.DataFrame:
+    """Per-step stats read from `path` as a frame sorted by step; NotReady when there is no step."""
     if isinstance(stats, dict):  # tolerate {"steps": [...]} as well as a bare list
         stats = stats.get("steps") or stats.get("history") or []
     df = pd.DataFrame(stats)
     if df.empty:
-        raise NotReady(f"{layout.rl_policy / 'training_stats.json'} has no steps yet", rl.command)
+        raise NotReady(f"{path} has no steps yet", STAGE_BY_KEY["train-rl"].command)
     if "step" not in df:
         df["step"] = np.arange(1, len(df) + 1)
     return df.sort_values("step").reset_index(drop=True)
@@ -336,14 +341,15 @@ PROBE_MODELS = ("base_model", "rl_model")
 
 
 def probe_table(report: dict) -> pd.DataFrame:
-    """One row per (probe, model): risk_score and num_failures."""
+    """One row per (probe, model): risk_score, num_failures, num_prompts."""
     rows = []
     for model in PROBE_MODELS:
         for probe, res in (report.get(model) or {}).items():
             if isinstance(res, dict):
                 rows.append({"probe": probe, "model": model, "risk_score": _num(res.get("risk_score")),
-                             "num_failures": int(res.get("num_failures") or 0)})
-    return pd.DataFrame(rows, columns=["probe", "model", "risk_score", "num_failures"])
+                             "num_failures": int(res.get("num_failures") or 0),
+                             "num_prompts": int(res.get("num_prompts") or 0)})
+    return pd.DataFrame(rows, columns=["probe", "model", "risk_score", "num_failures", "num_prompts"])
 
 
 def probe_failures(report: dict, probe: str, model: str) -> pd.DataFrame:

@@ -80,7 +80,7 @@ def registry_versions(cfg: RegistryConfig, layout: Layout) -> pd.DataFrame:
         raise NotReady(f"MLflow registry at {uri} is not readable ({str(e).splitlines()[0]})",
                        STAGE_BY_KEY["register"].command) from None
     cols = ["model", "version", "aliases", "decision", "reason", "previous_champion", "created", "run_id", "gates",
-            "metrics"]
+            "metrics", "provenance"]
     df = pd.DataFrame(rows, columns=cols)
     df["version"] = df["version"].astype(int)
     df["aliases"] = df["aliases"].apply(lambda a: ", ".join(a or []))
@@ -175,7 +175,8 @@ def streamlit_command(cfg: DashboardConfig, layout: Layout, config_path: str | P
     """(argv, extra environment) that serve the dashboard with `streamlit run`, headless, on cfg.host:cfg.port.
     The app reads the outputs root, the YAML config and this (flag-overridden) section from the environment."""
     argv = [sys.executable, "-m", "streamlit", "run", str(app_path()), "--server.address", cfg.host,
-            "--server.port", str(cfg.port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+            "--server.port", str(cfg.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer"]  # an offline tool: no "Deploy" button, no developer menu
     env = {"SAFERLHF_OUTPUT_ROOT": str(layout.root.resolve()), "SAFERLHF_DASHBOARD": cfg.model_dump_json()}
     if config_path:
         env["SAFERLHF_CONFIG"] = str(Path(config_path).resolve())

@@ -6,10 +6,13 @@ serve`) on loopback; the local-model fallback is covered by the AppTest suite.""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -93,19 +96,46 @@ def shots(tmp_path_factory) -> Path:
     return out
 
 
+# (sidebar title, URL path, page heading) of every page, in sidebar order (benchmarks/bench_dashboard.py too)
+PAGES = (("Overview", "", "SafeRLHF overview"), ("Before / After", "before_after", "Before / After: base vs RL policy"),
+         ("Training", "training", "RL training"), ("Safety metrics", "safety_metrics", "Safety metrics: base vs RL"),
+         ("Calibration", "calibration", "Reward-model calibration"), ("Safety probes", "probes", "Safety probes"),
+         ("Prompt tester", "prompt_tester", "Prompt tester"), ("Drift", "drift", "Safety drift"),
+         ("Registry", "registry", "Model registry"))
+PAGE_PATHS = tuple(path for _, path, _ in PAGES if path)
+# Streamlit's frontend finds its server by trying every prefix of the page's URL, so opening /<page> directly
+# first asks /<page>/_stcore/health and /<page>/_stcore/host-config (404), then the root (200): upstream
+# streamlit/streamlit#7074, open. Exactly those two probes are tolerated; the root requests must then succeed.
+BASE_PATH_PROBE = re.compile(rf"^/(?:{'|'.join(PAGE_PATHS)})/_stcore/(?:health|host-config)$")
+
+
+def _is_probe(url: str) -> bool:
+    return bool(BASE_PATH_PROBE.match(urlparse(url).path))
+
+
 @pytest.fixture()
-def page(browser):
+def page(browser, dashboard):
     ctx = browser.new_context(viewport={"width": 1440, "height": 1100})
     pg = ctx.new_page()
     pg.set_default_timeout(60_000)
+    own = urlparse(dashboard).netloc
     errors: list[str] = []
     offsite: list[str] = []  # the dashboard must work offline: every request stays on loopback
+    failed: list[str] = []  # requests to the app's own server that failed or were answered >= 400
+    console: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.on("request", lambda r: urlparse(r.url).hostname not in (None, "", "127.0.0.1") and offsite.append(r.url))
+    pg.on("requestfailed", lambda r: urlparse(r.url).netloc == own and failed.append(f"{r.url}: {r.failure}"))
+    pg.on("response", lambda r: urlparse(r.url).netloc == own and r.status >= 400 and not _is_probe(r.url)
+          and failed.append(f"{r.url}: HTTP {r.status}"))
+    pg.on("console", lambda m: m.type == "error" and not _is_probe((m.location or {}).get("url", ""))
+          and console.append(f"{m.text} ({(m.location or {}).get('url', '')})"))
     yield pg
     ctx.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
     assert not offsite, f"requests left the machine: {offsite[:5]}"
+    assert not failed, f"requests to the dashboard's own server failed: {failed[:5]}"
+    assert not console, f"console errors: {console[:5]}"
 
 
 IDLE_JS = """() => {
@@ -121,13 +151,19 @@ def wait_idle(page) -> None:
     page.wait_for_timeout(1500)
 
 
-def visit(page, url: str, title: str) -> None:
-    """Open a page, wait until its script has finished, and check it raised nothing."""
+def visit(page, url: str, title: str) -> float:
+    """Open a page by its URL, wait until its script has finished, check it raised nothing; returns the seconds
+    from navigation to a finished script run."""
+    t0 = time.perf_counter()
     page.goto(url)
     page.get_by_role("heading", name=title).wait_for()
-    wait_idle(page)
+    page.wait_for_function(IDLE_JS)
+    seconds = time.perf_counter() - t0
+    page.wait_for_timeout(1500)  # charts draw after the script run ends
     errors = page.locator("[data-testid='stException']")
     assert errors.count() == 0, errors.first.inner_text()
+    assert page.locator("[data-testid='stAppDeployButton']").count() == 0  # an offline tool: no Deploy button
+    return seconds
 
 
 def snap(page, shots: Path, name: str) -> None:
@@ -136,77 +172,135 @@ def snap(page, shots: Path, name: str) -> None:
     size = page.viewport_size
     page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 3200)})
     wait_idle(page)
-    page.screenshot(path=str(shots / f"{name}.png"))
+    page.screenshot(path=str(shots / f"{name}.png"), timeout=120_000)
     page.set_viewport_size(size)
 
 
-def test_every_page(page, dashboard, dashboard_outputs, shots):
-    res, probes = dashboard_outputs["evaluation"], dashboard_outputs["probes"]["summary"]
-    u = res["unsafe_output_pct"]
+def record_timing(shots: Path, key: str, values: dict) -> None:
+    """Page timings (measured, reported, never asserted) in <screenshots>/dashboard_timings.json."""
+    path = shots / "dashboard_timings.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[key] = {k: round(v, 2) for k, v in values.items()}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"dashboard timings ({key}, seconds): {data[key]}")
 
-    visit(page, dashboard, "SafeRLHF overview")
+
+def test_every_page(page, dashboard, dashboard_outputs, shots):
+    """Each page opened by its URL, checked for the failure a safety engineer must not miss on fixture outputs
+    built to hold one: a stale champion, 45% over-refusal, an off-topic high-reward answer, a one-sample
+    calibration bin, a susceptible reward model, a weighted run beside a Lagrangian one."""
+    from tests.fixtures.dashboard_outputs import OFF_TOPIC_PROMPT
+
+    res, probes = dashboard_outputs["evaluation"], dashboard_outputs["probes"]["summary"]
+    u, over = res["unsafe_output_pct"], res["over_refusal"]
+    times = {}
+
+    times["overview"] = visit(page, dashboard, "SafeRLHF overview")
     page.locator("[data-testid='stGraphVizChart'] svg").wait_for()
     assert page.locator("[data-testid='stGraphVizChart'] svg g.node").count() == 9
+    assert "stale" in page.locator("[data-testid='stGraphVizChart'] svg g.node", has_text="Registry").text_content()
     page.get_by_text(f"{u['base']:.1f} → {u['rl']:.1f}").wait_for()
+    card = page.locator("[data-testid='stMetric']", has_text="Over-refusal on benign prompts %")
+    assert f"{over['base_pct']:.1f} → {over['rl_pct']:.1f}" in card.inner_text() and over["rl_pct"] >= 45
     page.get_by_text(f"{probes['base_model_overall_risk']:.3f} → {probes['rl_model_overall_risk']:.3f}").wait_for()
+    stale = page.locator("[data-testid='stAlertContentWarning']").first
+    assert "was gated on numbers that differ" in stale.inner_text() and "over_refusal" in stale.inner_text()
     assert page.locator("[data-testid='stSidebarNav'] a").count() == 9
     snap(page, shots, "overview")
 
-    visit(page, f"{dashboard}/before_after", "Before / After: base vs RL policy")
+    times["before_after"] = visit(page, f"{dashboard}/before_after", "Before / After: base vs RL policy")
     page.get_by_text(f"{res['num_prompts']} prompts match").wait_for()
-    page.get_by_text(res["records"][0]["response"]).first.wait_for()
+    first = page.locator("[data-testid='stMain'] blockquote").first
+    assert first.inner_text().strip() == OFF_TOPIC_PROMPT  # sorted by reward-vs-relevance gap
+    assert page.get_by_text("⚠ off-topic, high reward").count() >= 1
     page.locator(".js-plotly-plot").first.wait_for()
     snap(page, shots, "before_after")
 
     last = dashboard_outputs["training"][-1]
-    visit(page, f"{dashboard}/training", "RL training")
-    page.get_by_text(f"{last['kl']:.4g}", exact=True).wait_for()
-    assert page.locator(".js-plotly-plot").count() == 7
+    times["training"] = visit(page, f"{dashboard}/training", "RL training")
+    page.get_by_text(f"{last['kl']:.4g}", exact=True).first.wait_for()
+    page.get_by_text(f"{last['over_refusal']:.4g}", exact=True).first.wait_for()
+    assert page.get_by_text("Safety cost", exact=True).count() == 0  # a weighted run: no Lagrangian cost
+    page.get_by_text("Rule flags: share of completions over-refusing / degenerate").first.wait_for()
+    page.get_by_role("heading", name="Compare RL runs").wait_for()
     snap(page, shots, "training")
 
-    visit(page, f"{dashboard}/safety_metrics", "Safety metrics: base vs RL")
-    page.get_by_role("heading", name="Improvements of the RL policy").wait_for()
-    assert page.locator(".js-plotly-plot").count() == 2
+    times["safety_metrics"] = visit(page, f"{dashboard}/safety_metrics", "Safety metrics: base vs RL")
+    page.get_by_role("heading", name="Change RL − base, in each metric's own unit").wait_for()
+    assert page.locator(".js-plotly-plot").count() == 4  # three units, one chart each, plus the categories
+    worse = page.locator(".js-plotly-plot", has_text="percentage points").locator("path[style*='rgb(198, 40, 40)']")
+    assert worse.count() >= 1  # the over-refusal increase is drawn red
     snap(page, shots, "safety_metrics")
 
-    visit(page, f"{dashboard}/calibration", "Reward-model calibration")
-    page.get_by_text(f"{dashboard_outputs['reward']['ece']['safety']:.4f}", exact=True).wait_for()
+    times["calibration"] = visit(page, f"{dashboard}/calibration", "Reward-model calibration")
+    page.get_by_text(f"{dashboard_outputs['reward']['ece']['safety']:.4f}", exact=True).first.wait_for()
+    page.get_by_text(f"{dashboard_outputs['reward']['mae']['safety']:.4f}", exact=True).first.wait_for()
     assert page.locator(".js-plotly-plot").count() == 4
+    page.get_by_text("Bins with fewer than 5 samples").wait_for()
+    assert page.locator(".js-plotly-plot text", has_text=re.compile(r"^n=1$")).count() >= 1  # bin counts drawn
     snap(page, shots, "calibration")
 
-    visit(page, f"{dashboard}/probes", "Safety probes")
+    times["probes"] = visit(page, f"{dashboard}/probes", "Safety probes")
     page.get_by_text(f"{probes['rl_model_overall_risk']:.3f}", exact=True).wait_for()
+    sus = probes["reward_model_susceptibility"]["above_reference_pct"]
+    page.get_by_text(f"{sus:.1f}%", exact=True).wait_for()
     page.get_by_role("heading", name="Failure examples").wait_for()
     snap(page, shots, "probes")
 
     runs = dashboard_outputs["drift"]
-    visit(page, f"{dashboard}/drift", "Safety drift")
+    times["drift"] = visit(page, f"{dashboard}/drift", "Safety drift")
     page.get_by_text("PASS" if runs[-1]["passed"] else "FAIL", exact=True).wait_for()
     frame = page.frame_locator("iframe[title='Latest Evidently drift report']")
     frame.locator("body").wait_for()
     assert len(frame.locator("body").inner_text()) > 100  # the Evidently report rendered inside the page
     snap(page, shots, "drift")
 
-    visit(page, f"{dashboard}/registry", "Model registry")
+    times["registry"] = visit(page, f"{dashboard}/registry", "Model registry")
     page.get_by_text("Gate results").wait_for()
     assert page.get_by_text("Apply").count() >= 1  # the confirmation-guarded form
     snap(page, shots, "registry")
+    record_timing(shots, "open_by_url", times)
+
+
+def test_page_switches(page, dashboard, shots):
+    """First load of the app, then every page reached through the sidebar: the times are reported."""
+    times = {"first_load": visit(page, dashboard, "SafeRLHF overview")}
+    for title, _, heading in (*PAGES[1:], PAGES[0]):
+        times[title] = switch(page, title, heading)
+    record_timing(shots, "switch", times)
+
+
+def switch(page, title: str, heading: str) -> float:
+    """Seconds from a sidebar click to the page's finished script run."""
+    t0 = time.perf_counter()
+    page.locator("[data-testid='stSidebarNav'] a", has_text=title).click()
+    page.get_by_role("heading", name=heading).wait_for()
+    page.wait_for_function(IDLE_JS)
+    return time.perf_counter() - t0
 
 
 def test_prompt_tester(page, dashboard, scorer, shots):
-    """Both policies generate; both answers are scored by the scoring endpoint; the page shows its numbers."""
+    """Both policies sample N answers each with their own seeds; every answer is scored by the scoring endpoint;
+    the page shows those rewards, a refusal flag per answer and a per-policy summary."""
     visit(page, f"{dashboard}/prompt_tester", "Prompt tester")
     page.get_by_text("Policies found: base, rl").wait_for()
     prompt = "How can I get into my neighbour's wifi without the password?"
     page.locator("textarea").first.fill(prompt)
+    page.get_by_label("Samples per policy", exact=True).fill("3")
     page.get_by_role("button", name="Generate and score").click()
-    page.get_by_text("Scored by the").wait_for(timeout=120_000)
+    page.get_by_text("Every answer scored by the").wait_for(timeout=180_000)
     wait_idle(page)
-    assert "scoring endpoint" in page.get_by_text("Scored by the").inner_text()
+    assert "scoring endpoint" in page.get_by_text("Every answer scored by the").inner_text()
     answers = page.locator("[data-testid='stText']").all_inner_texts()
-    assert len(answers) == 2
+    assert len(answers) == 6  # 3 per policy
+    seeds = re.findall(r"seed (\d+)", page.locator("[data-testid='stMain']").inner_text())
+    assert len(seeds) == 6 and len(set(seeds)) == 6  # a seed of its own per sample
     want = httpx.post(f"{scorer}/v1/score", json={"items": [{"prompt": prompt, "response": a} for a in answers]},
                       timeout=30).json()["results"]
-    shown = [float(v) for v in page.locator("[data-testid='stMetricValue']").all_inner_texts()]
+    shown = [float(v) for v in re.findall(r"reward (-?\d+\.\d{3})",
+                                          page.locator("[data-testid='stMain']").inner_text())]
     assert shown == pytest.approx([w["reward"] for w in want], abs=2e-3)
+    summary = page.locator("[data-testid='stDataFrame']").first
+    summary.wait_for()
+    assert page.get_by_role("heading", name="Per policy").count() == 1
     snap(page, shots, "prompt_tester")

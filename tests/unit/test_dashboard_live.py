@@ -81,6 +81,7 @@ def test_streamlit_command(tmp_path):
     argv, env = dl.streamlit_command(cfg, Layout(tmp_path / "out"), tmp_path / "c.yaml")
     assert argv[:4] == [sys.executable, "-m", "streamlit", "run"] and argv[4].endswith("dashboard/app.py")
     assert argv[argv.index("--server.port") + 1] == "8765" and argv[argv.index("--server.headless") + 1] == "true"
+    assert argv[argv.index("--client.toolbarMode") + 1] == "viewer"  # no Deploy button in an offline tool
     assert env["SAFERLHF_OUTPUT_ROOT"] == str((tmp_path / "out").resolve())
     assert env["SAFERLHF_CONFIG"] == str((tmp_path / "c.yaml").resolve())
     assert DashboardConfig.model_validate_json(env["SAFERLHF_DASHBOARD"]) == cfg

@@ -9,6 +9,7 @@ from saferlhf import dashboard_live as dl
 from saferlhf.errors import UserError
 
 st.title("Model registry")
+ui.provenance("train-reward", "evaluate", "probe", "export-onnx")
 if (done := st.session_state.pop("registry_result", None)) is not None:
     outcome = done.get("action", "done")
     ok = outcome in ("promoted", "forced", "rollback", "already_champion")
@@ -31,7 +32,9 @@ st.dataframe(dl.champions(versions), hide_index=True)
 st.subheader("Versions")
 model = st.selectbox("Model", sorted(versions["model"].unique()))
 mine = versions[versions["model"] == model]
-st.dataframe(mine[["version", "aliases", "decision", "reason", "previous_champion", "created"]], hide_index=True)
+st.dataframe(mine[["version", "aliases", "decision", "reason", "previous_champion", "created"]].assign(
+    mlflow_run=mine["run_id"], data_hash=mine["provenance"].map(lambda p: (p or {}).get("data_hash", "")[:12])),
+    hide_index=True)
 version = st.selectbox("Version", mine["version"].tolist())
 row = mine[mine["version"] == version].iloc[0]
 gates, metrics = dl.gate_tables(row)

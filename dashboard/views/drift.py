@@ -7,6 +7,7 @@ import ui
 from saferlhf.signals import SIGNALS
 
 st.title("Safety drift")
+ui.provenance("monitor-drift", "export-onnx")
 html, hist = ui.load("load_drift")
 if hist.empty:
     st.info("No monitor run recorded in the drift history yet.")
