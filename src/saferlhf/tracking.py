@@ -165,7 +165,7 @@ def stage_output(section: str, cfg: StageConfig, layout: Layout) -> Path | None:
     """Where a stage writes (its explicit path field, else its place in the layout)."""
     defaults = {"data": layout.data_dir, "reward": layout.reward_model, "policy": layout.base_policy,
                 "rl": layout.rl_policy, "evaluate": layout.evaluation, "probe": layout.probes_report,
-                "export": layout.reward_onnx}
+                "export": layout.reward_onnx, "benchmark": layout.benchmarks}
     explicit = getattr(cfg, "output_dir", None) or getattr(cfg, "output_path", None)
     default = defaults.get(section)
     return resolve(explicit, default) if (explicit or default) else None

@@ -76,6 +76,16 @@ def policy_probe(cfg, layout):
     return run_probe(cfg, layout)
 
 
+@stage_command(app, "benchmark", "benchmark")
+def policy_benchmark(cfg, layout):
+    """Base vs RL policy on external safety benchmarks (HarmBench, AdvBench, JailbreakBench, StrongREJECT,
+    Do-Not-Answer, XSTest, OR-Bench files: --files [format[:expect]=]path,...), each response judged by every
+    --judges -> benchmarks/report.json + plots (attack success / over-refusal with bootstrap 95% CIs)."""
+    from saferlhf.benchmarks.run import headline, run_benchmark
+
+    return headline(run_benchmark(cfg, layout))
+
+
 @stage_command(reward_app, "export-onnx", "export")
 def reward_export_onnx(cfg, layout):
     """Export the reward model to ONNX (fp32; `--quantize int8` adds INT8) and check parity against PyTorch."""
