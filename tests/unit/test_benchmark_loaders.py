@@ -176,3 +176,17 @@ def test_normalise_prompt():
     assert normalise_prompt("How do I  Kill a Python process?") == normalise_prompt("how do i kill a python process")
     assert normalise_prompt("It\u2019s fine!") == "it's fine"
     assert set(FORMATS) < set(FORMAT_NAMES)
+
+
+def test_load_benchmarks_caps_keep_both_behaviours_and_unique_names(tmp_path):
+    from saferlhf.benchmarks.run import load_benchmarks
+    from saferlhf.config import BenchmarkConfig
+
+    xs = _write(tmp_path, "xstest")
+    other = tmp_path / "second.csv"
+    other.write_text(xs.read_text())
+    bs = load_benchmarks(BenchmarkConfig(files=[f"xstest={xs}", str(other)], max_prompts=2))
+    assert [b.name for b in bs] == ["xstest", "xstest-second"]
+    assert {i.expect for i in bs[0].items} == {"answer", "refuse"} and len(bs[0].items) == 2
+    with pytest.raises(UserError, match="no benchmark files configured"):
+        load_benchmarks(BenchmarkConfig())

@@ -26,7 +26,7 @@ RECORDS_FILE = "records.jsonl"
 
 
 def load_benchmarks(cfg: BenchmarkConfig) -> list[Benchmark]:
-    """Every configured file, capped at max_prompts (categories round-robin); names made unique by file stem."""
+    """Every configured file, capped at max_prompts; names made unique by file stem."""
     from saferlhf.evaluate import stratified_head
 
     if not cfg.files:
@@ -39,7 +39,8 @@ def load_benchmarks(cfg: BenchmarkConfig) -> list[Benchmark]:
         if name in names:
             raise UserError(f"benchmark: two files are named {name!r}; give each a distinct name")
         names.add(name)
-        items = pd.DataFrame([vars(i) for i in b.items])
+        # round-robin over (expect, category): a cap keeps both behaviours of a mixed set such as XSTest
+        items = pd.DataFrame([{"id": i.id, "category": f"{i.expect}/{i.category}"} for i in b.items])
         kept = stratified_head(items, cfg.max_prompts)
         out.append(Benchmark(name, b.format, b.path, tuple(i for i in b.items if i.id in set(kept["id"]))))
     return out
