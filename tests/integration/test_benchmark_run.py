@@ -1,6 +1,7 @@
-"""`saferlhf benchmark` end to end through the CLI on the tiny real policies (conftest) and the tiny reward model,
-with all four judges: the reward model, the refusal detector, the rubric judge against a real loopback HTTP server
-(/v1/chat/completions) and a tiny random-weight HF classifier. Checks the typed report, records, plots, agreement."""
+"""`saferlhf benchmark` end to end through the CLI on tiny real models (the conftest's from-scratch GPT-2 base
+policy, a perturbed copy of it, a random-weight reward model), with all four judges: the reward model, the refusal
+detector, the rubric judge against a real loopback HTTP server (/v1/chat/completions) and a tiny random-weight HF
+classifier. Checks the typed report, records, plots and agreement."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -25,11 +27,49 @@ def _cli(*args, cwd=REPO):
                           timeout=900, cwd=cwd, env=env)
 
 
-def test_benchmark_cli_full_run(tiny_layout, tiny_rl_policy, chat_server, tmp_path):  # noqa: F811
+@pytest.fixture(scope="module")
+def random_reward_model(tmp_path_factory) -> Path:
+    """A reward model with a tiny random-weight BERT encoder and the bundled tokenizer, saved the project's way:
+    the judge path is what is tested, not the model's quality (and training one takes minutes on a loaded CPU)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from saferlhf.reward.model import RewardHeadConfig, RewardModel, load_tokenizer
+
+    tok = load_tokenizer(None)
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1,
+                                   num_attention_heads=2, intermediate_size=64, max_position_embeddings=128))
+    out = tmp_path_factory.mktemp("reward") / "reward_model"
+    RewardModel(encoder, RewardHeadConfig(base_model="tiny-random-bert", max_length=64)).save(out, tok)
+    return out
+
+
+@pytest.fixture(scope="module")
+def second_policy(tiny_base_policy, tmp_path_factory) -> Path:
+    """The tiny base policy with perturbed weights: a second real policy standing in for RL (the report needs two
+    policies that answer differently; RL training itself is tested elsewhere)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base_policy)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    out = tmp_path_factory.mktemp("policy") / "rl_policy"
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_base_policy).save_pretrained(out)
+    return out
+
+
+def test_benchmark_cli_full_run(tiny_layout, tiny_base_policy, second_policy, random_reward_model, chat_server,  # noqa: F811
+                                tmp_path):
     clf = _tiny_classifier(tmp_path, 0.0)
     files = ",".join([f"harmbench={FIX / 'harmbench_behaviors_text.csv'}", f"{FIX / 'xstest_prompts.csv'}",
                       f"orbench:refuse={FIX / 'or-bench-toxic.csv'}"])
     res = _cli("--output-root", str(tiny_layout.root), "benchmark", "--files", files, "--max-prompts", "4",
+               "--rl-policy-path", str(second_policy), "--reward-model-path", str(random_reward_model),
                "--samples", "2", "--max-new-tokens", "8", "--bootstrap", "200",
                "--judges", "reward_model,refusal,rubric,classifier",
                "--rubric-url", f"http://127.0.0.1:{chat_server.server_port}/v1", "--rubric-model", "judge-1",
