@@ -62,6 +62,11 @@ class Layout:
         return self.root / "probes_report.json"
 
     @property
+    def benchmarks(self) -> Path:
+        """`saferlhf benchmark` outputs: report.json, records.jsonl, plots/."""
+        return self.root / "benchmarks"
+
+    @property
     def monitoring(self) -> Path:
         """Drift monitor outputs: reports/, snapshots/, latest.html, latest.json, drift_history.csv."""
         return self.root / "monitoring"

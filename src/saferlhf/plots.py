@@ -62,8 +62,10 @@ def histogram_overlay(series: dict[str, list], title: str, xlabel: str, path: st
     return save(fig, path)
 
 
-def bar_chart(groups: list[str], series: dict[str, list], title: str, ylabel: str, path: str | Path) -> Path:
-    """Grouped bars: one group per label in `groups`, one bar per named series; values printed on bars."""
+def bar_chart(groups: list[str], series: dict[str, list], title: str, ylabel: str, path: str | Path,
+              errors: dict[str, list] | None = None) -> Path:
+    """Grouped bars: one group per label in `groups`, one bar per named series; values printed on bars.
+    `errors`: per series, (below, above) error-bar lengths per bar (None = no bar), e.g. a 95% CI."""
     import numpy as np
 
     x = np.arange(len(groups))
@@ -71,7 +73,9 @@ def bar_chart(groups: list[str], series: dict[str, list], title: str, ylabel: st
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(groups) * max(len(series), 1) / 1.5), 3.8))
     for i, (name, ys) in enumerate(series.items()):
         ys = [float("nan") if y is None else y for y in ys]
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, ys, width, label=name)
+        err = (errors or {}).get(name)
+        yerr = np.array([(0.0, 0.0) if e is None else e for e in err], float).T if err else None  # (2, n)
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, ys, width, label=name, yerr=yerr, capsize=3)
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(x, groups, rotation=20, ha="right")

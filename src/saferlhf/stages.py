@@ -34,7 +34,7 @@ class Stage:
     name: str
     section: str
     run: str  # "module:function", called as function(cfg, layout)
-    result: str  # class name in saferlhf.results
+    result: str  # class name in saferlhf.results, or "module:Class"
     inputs: tuple[str, ...]  # Layout places read (upstream artifacts)
     outputs: tuple[str, ...]  # Layout places written (its artifacts)
     report: str  # Layout place, optionally "/<file>": the result's JSON dump (the proof that it ran)
@@ -44,16 +44,15 @@ class Stage:
     resources: Resources
     help: str  # the CLI command's help
     tracking: Literal["stage", "own"] = "stage"  # "own": the stage logs its own MLflow run
-    pipeline: str = "saferlhf"  # the compiled pipeline that runs it
+    pipeline: str = "saferlhf"  # the compiled pipeline that runs it ("": the CLI only)
 
     def run_fn(self) -> Callable:
         module, _, func = self.run.partition(":")
         return getattr(importlib.import_module(module), func)
 
     def result_model(self) -> type:
-        from saferlhf import results
-
-        return getattr(results, self.result)
+        module, _, cls = self.result.rpartition(":")
+        return getattr(importlib.import_module(module or "saferlhf.results"), cls)
 
     def report_path(self, layout: Layout) -> Path:
         attr, _, rest = self.report.partition("/")
@@ -96,7 +95,15 @@ STAGES: tuple[Stage, ...] = (
     Stage("probe", "probe", "saferlhf.probes:run_probe", "ProbeResult", _POLICIES, ("probes_report",),
           "probes_report", ("probe",), "Safety probes: base vs RL policy", "Safety probes",
           Resources("2", "4", "6Gi", "12Gi"),
-          'Run the six safety probes on base and RL policies -> probes_report.json (add your prompts: --prompts-path).'),
+          "Run the six safety probes on base and RL policies -> probes_report.json (add your prompts: "
+          "--prompts-path)."),
+    Stage("benchmark", "benchmark", "saferlhf.benchmarks.run:run_benchmark",
+          "saferlhf.benchmarks.report:BenchmarkReport", _POLICIES, ("benchmarks",), "benchmarks/report.json",
+          ("benchmark",), "External safety benchmarks", "Benchmarks", Resources("2", "4", "6Gi", "12Gi"),
+          "Base vs RL policy on external safety benchmarks (HarmBench, AdvBench, JailbreakBench, StrongREJECT, "
+          "Do-Not-Answer, XSTest, OR-Bench files: --files [format[:expect]=]path,...), each response judged by "
+          "every --judges -> benchmarks/report.json + plots (attack success / over-refusal with bootstrap 95% CIs).",
+          pipeline=""),
     Stage("export-onnx", "export", "saferlhf.onnx_export:run_export", "ExportResult", ("data_dir", "reward_model"),
           ("reward_onnx",), "reward_onnx/export_report.json", ("reward", "export-onnx"), "ONNX export",
           "ONNX export", Resources("1", "2", "4Gi", "8Gi"),
