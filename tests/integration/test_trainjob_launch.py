@@ -19,6 +19,7 @@ from saferlhf.errors import UserError
 from saferlhf.trainjob import trainjob_body
 from saferlhf.trainjob_launch import KubeAPI, run_trainjob
 
+pytestmark = pytest.mark.contract
 REPO = Path(__file__).resolve().parents[2]
 JOBS = re.compile(r"^/apis/trainer\.kubeflow\.org/v1alpha1/namespaces/(?P<ns>[^/]+)/trainjobs(?:/(?P<name>[^/?]+))?$")
 PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
