@@ -135,3 +135,22 @@ def test_unreachable_api_is_one_clear_line():
     with pytest.raises(UserError, match=r"^Kubernetes API http://127\.0\.0\.1:\d+ unreachable") as e:
         run_trainjob(api, _body(), "ml", poll_s=0.01, timeout_s=1)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("kube", ["Failed"], indirect=True)
+def test_cli_fails_with_the_reason_in_one_line_and_exit_2(kube, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    _, api = kube
+    (tmp_path / "token").write_text("t0ken\n")
+    r = subprocess.run([sys.executable, "-m", "saferlhf.cli", "trainjob", "run", "--stage", "train-rl", "--name",
+                        "rl-cli", "--image", "i", "--config-path", "/c.yaml", "--output-root", "/o", "--api",
+                        api.server, "--token-file", str(tmp_path / "token"), "--namespace", "ml",
+                        "--poll-seconds", "0.1"], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == ("error: TrainJob ml/rl-cli failed: BackoffLimitExceeded: "
+                                                 "node 0 exited with code 1")
+    assert "Traceback" not in r.stderr
