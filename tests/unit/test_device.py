@@ -95,3 +95,10 @@ def test_grpo_args_follow_the_device_setting_and_split_the_batch(monkeypatch):
     assert per_device_batch(8) == 4
     with pytest.raises(UserError, match="divide evenly over the 2 processes"):
         per_device_batch(7)
+
+
+def test_use_vllm_passes_colocate_mode_through():
+    from saferlhf.rl.train import _grpo_args
+
+    args = _grpo_args(RLConfig(device="cpu", use_vllm=True, batch_size=2, num_generations=2, max_steps=1), "/tmp/u")
+    assert args.use_vllm and args.vllm_mode == "colocate"
