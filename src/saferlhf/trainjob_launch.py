@@ -123,7 +123,10 @@ def run_trainjob(api: KubeAPI, body: dict, namespace: str, *, poll_s: float = 5.
             log_file.write_text(logs)
     finally:
         if not keep:
-            api.call("DELETE", _jobs_path(namespace, name))
+            try:
+                api.call("DELETE", _jobs_path(namespace, name))
+            except UserError as e:  # never hide the error that got us here behind a failed clean-up
+                log.warning("trainjob %s/%s not deleted: %s", namespace, name, e)
     _, ok, reason, message = state
     outcome = TrainJobOutcome(name, ok, reason, message, logs, job.get("status", {}).get("conditions", []))
     if not ok:
