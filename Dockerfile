@@ -1,6 +1,8 @@
 # SafeRLHF images. One Dockerfile, two final targets (tags come from the package version, see Makefile):
 #   pipeline -> saferlhf:<version>        full package: training, evaluation, KFP components, MLflow server,
 #                                         dashboard, drift monitor (requirements.lock, torch CPU)
+#   pipeline-gpu -> saferlhf-gpu:<version> the pipeline image with PyPI's CUDA torch build (requirements-gpu.lock,
+#                                         scripts/gpu_lock.py): the GPU steps' base_image; not built in CI (multi-GB)
 #   serve    -> saferlhf-serve:<version>  ONNX Runtime scorer only, no torch (requirements-serve.lock, a strict
 #                                         subset of requirements.lock's pins; scripts/serve_lock.py checks it)
 # Build: make image-serve / make image-pipeline (BASE_IMAGE may be any Debian-like image with python3.11 + venv).
@@ -30,6 +32,14 @@ RUN python3 -m venv /opt/venv \
        -r /tmp/requirements.lock \
     && /opt/venv/bin/pip check
 
+# requirements-gpu.lock = requirements.lock with torch from PyPI (the CUDA build). Its nvidia-*/triton wheels are
+# not in the lock: torch's metadata pins each exactly, so pip resolves them (with deps) and `pip check` verifies.
+FROM build AS pipeline-gpu-deps
+COPY requirements-gpu.lock /tmp/requirements-gpu.lock
+RUN python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install -r /tmp/requirements-gpu.lock \
+    && /opt/venv/bin/pip check
+
 # The package itself as a wheel, installed with --no-deps on top of either dependency set.
 FROM build AS wheel
 COPY pyproject.toml README.md ./
@@ -49,6 +59,11 @@ RUN /opt/venv/bin/pip install --no-deps /wheels/*.whl \
     && /opt/venv/bin/python -m pip uninstall -y -q pip setuptools
 
 FROM pipeline-deps AS pipeline-venv
+COPY --from=wheel /wheels /wheels
+RUN /opt/venv/bin/pip install --no-deps /wheels/*.whl \
+    && /opt/venv/bin/pip check
+
+FROM pipeline-gpu-deps AS pipeline-gpu-venv
 COPY --from=wheel /wheels /wheels
 RUN /opt/venv/bin/pip install --no-deps /wheels/*.whl \
     && /opt/venv/bin/pip check
@@ -88,6 +103,20 @@ COPY dashboard /app/dashboard
 # The wheel holds serving, pipelines and components; the Streamlit app is a script, run from /app/dashboard.
 ENV SAFERLHF_DASHBOARD_APP=/app/dashboard/app.py \
     MPLCONFIGDIR=/tmp/matplotlib
+USER 10001:10001
+ENTRYPOINT ["saferlhf"]
+CMD ["--help"]
+
+# ---------------------------------------------------------------- pipeline-gpu: the pipeline on CUDA (GPU steps' base_image)
+# Same contents as `pipeline` with the CUDA torch venv; the host's NVIDIA container runtime provides the driver.
+FROM runtime AS pipeline-gpu
+COPY --from=pipeline-gpu-venv /opt/venv /opt/venv
+COPY configs /app/configs
+COPY dashboard /app/dashboard
+ENV SAFERLHF_DASHBOARD_APP=/app/dashboard/app.py \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
 USER 10001:10001
 ENTRYPOINT ["saferlhf"]
 CMD ["--help"]

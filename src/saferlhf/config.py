@@ -57,6 +57,17 @@ class SamplingConfig(StageConfig):
     """Nucleus sampling mass."""
 
 
+class ComputeConfig(StageConfig):
+    """Where a stage that runs a model runs it: one pair of fields shared by reward training, policy init, generation,
+    RL, evaluation and probes (`--device cuda --precision bf16` on each of those commands). ONNX export has none: it
+    always traces a CPU fp32 copy. Resolved at run time by `saferlhf.device.resolve_compute`, never written back."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """`auto` = CUDA when torch sees a GPU, else CPU; `cuda` fails with one line when none is visible."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """`auto` = bf16 on a GPU that supports it, else fp32; training keeps fp32 master weights and runs bf16/fp16 under autocast (never pure-bf16 AdamW)."""
+
+
 class DataConfig(StageConfig):
     seed: int = 42
     """Random seed: the same seed gives byte-identical files."""
@@ -76,7 +87,7 @@ class DataConfig(StageConfig):
     """Template families per category held out for test (phrasings never seen in training)."""
 
 
-class RewardConfig(StageConfig):
+class RewardConfig(ComputeConfig):
     seed: int = 42
     """Random seed for initialisation, shuffling and dropout."""
     data_path: str | None = None
@@ -120,7 +131,7 @@ class RewardConfig(StageConfig):
         return v
 
 
-class PolicyConfig(StageConfig):
+class PolicyConfig(ComputeConfig):
     seed: int = 42
     """Random seed."""
     data_path: str | None = None
@@ -155,7 +166,7 @@ class PolicyConfig(StageConfig):
         return self
 
 
-class GenerateConfig(StageConfig):
+class GenerateConfig(ComputeConfig):
     seed: int = 42
     """Random seed for sampling."""
     prompts_path: str | None = None
@@ -172,7 +183,7 @@ class GenerateConfig(StageConfig):
     """Prompts per generation batch."""
 
 
-class RLConfig(StageConfig):
+class RLConfig(ComputeConfig):
     seed: int = 42
     """Random seed."""
     policy_path: str | None = None
@@ -223,9 +234,11 @@ class RLConfig(StageConfig):
     """Rule-based reward (RBR): subtracted when a completion refuses a prompt whose category should be answered (benign, safety-critical, ambiguous); 0 = the reward model alone."""
     degeneracy_penalty: float = Field(0.0, ge=0)
     """Rule-based reward (RBR): subtracted when a completion is degenerate (looped n-grams, repeated sentences, stuffed refusal phrases, empty); 0 = off."""
+    use_vllm: bool = False
+    """Generate completions with vLLM in TRL's colocate mode (same GPU as training; needs `pip install vllm` and device cuda; not exercised in this project's tests)."""
 
 
-class AssessConfig(StageConfig):
+class AssessConfig(ComputeConfig):
     """What evaluation and probes share: the two policies, the judge, the data, the unsafe rule, sampling."""
 
     seed: int = 42

@@ -2,8 +2,8 @@
 
 Per stage: its name (the one run name everywhere: KFP step, MLflow run, dashboard node), its config section, its
 run function (`fn(cfg, layout) -> result`), the `Layout` places it reads and writes, its typed result and the report
-file that result is dumped to, its CLI words, whether it logs its own tracking run, and the resources its pod asks
-for. The CLI commands, the KFP steps' I/O, publishing, tracking, the dashboard's stage graph and the Makefile's
+file that result is dumped to, its CLI words, whether it logs its own tracking run, the resources its pod asks
+for, whether it runs a model on the shared device setting and whether it can run as several processes. The CLI commands, the KFP steps' I/O, publishing, tracking, the dashboard's stage graph and the Makefile's
 `demo-stages` derive from this table (tests/unit/test_stages.py checks the ones that cannot import it).
 
 Pure data: importing this module imports no stage code (run functions and result models load on first use)."""
@@ -45,6 +45,8 @@ class Stage:
     help: str  # the CLI command's help
     tracking: Literal["stage", "own"] = "stage"  # "own": the stage logs its own MLflow run
     pipeline: str = "saferlhf"  # the compiled pipeline that runs it ("": the CLI only)
+    device: bool = False  # runs a model on the shared `device`/`precision` setting (its section is a ComputeConfig)
+    distributed: bool = False  # runs under torchrun/accelerate with several processes (`--nproc N`, a TrainJob)
 
     def run_fn(self) -> Callable:
         module, _, func = self.run.partition(":")
@@ -77,26 +79,29 @@ STAGES: tuple[Stage, ...] = (
     Stage("train-reward", "reward", "saferlhf.reward:run_train", "RewardResult", ("data_dir",), ("reward_model",),
           "reward_model/metrics.json", ("reward", "train"), "Reward model", "Reward model",
           Resources("2", "4", "6Gi", "12Gi", gpu=True),
-          'Train the four-head reward model on the train split, save it, evaluate it on the test split.'),
+          'Train the four-head reward model on the train split, save it, evaluate it on the test split.',
+          device=True, distributed=True),
     Stage("init-policy", "policy", "saferlhf.policy:run_init", "PolicyResult", ("data_dir",), ("base_policy",),
           "base_policy/policy_summary.json", ("policy", "init"), "Base policy", "Base policy",
           Resources("2", "4", "4Gi", "8Gi"),
           "Build the base policy (small GPT-2 from scratch, or --model-name) on the dataset's prompt->response "
-          "pairs."),
+          "pairs.", device=True, distributed=True),
     Stage("train-rl", "rl", "saferlhf.rl:run_train_rl", "RLResult", ("data_dir", "base_policy", "reward_model"),
           ("rl_policy",), "rl_policy/rl_summary.json", ("policy", "train-rl"), "RL policy", "RL policy",
           Resources("2", "4", "8Gi", "16Gi", gpu=True),
-          'RL fine-tuning with TRL GRPO (PPO-clip + KL to the frozen base), adaptive KL, optional Lagrangian cost.'),
+          'RL fine-tuning with TRL GRPO (PPO-clip + KL to the frozen base), adaptive KL, optional Lagrangian cost.',
+          device=True, distributed=True),
     Stage("evaluate", "evaluate", "saferlhf.evaluate:run_evaluate", "EvaluationResult", _POLICIES, ("evaluation",),
           "evaluation/evaluation_results.json", ("evaluate",), "Evaluation: base vs RL policy", "Evaluation",
           Resources("2", "4", "6Gi", "12Gi"),
           "Compare base and RL policies on held-out prompts: unsafe %, reward shift, KL, toxicity/hallucination/"
-          "compliance change, calibration, adversarial robustness, over-refusal -> evaluation_results.json + plots."),
+          "compliance change, calibration, adversarial robustness, over-refusal -> evaluation_results.json + plots.",
+          device=True),
     Stage("probe", "probe", "saferlhf.probes:run_probe", "ProbeResult", _POLICIES, ("probes_report",),
           "probes_report", ("probe",), "Safety probes: base vs RL policy", "Safety probes",
           Resources("2", "4", "6Gi", "12Gi"),
           "Run the six safety probes on base and RL policies -> probes_report.json (add your prompts: "
-          "--prompts-path)."),
+          "--prompts-path).", device=True),
     Stage("benchmark", "benchmark", "saferlhf.benchmarks.run:run_benchmark",
           "saferlhf.benchmarks.report:BenchmarkReport", _POLICIES, ("benchmarks",), "benchmarks/report.json",
           ("benchmark",), "External safety benchmarks", "Benchmarks", Resources("2", "4", "6Gi", "12Gi"),

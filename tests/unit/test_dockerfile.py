@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
-FINAL_TARGETS = ("serve", "pipeline")
+FINAL_TARGETS = ("serve", "pipeline", "pipeline-gpu")
 
 
 def _load_serve_lock():
@@ -218,3 +218,23 @@ def test_serve_code_path_imports_only_what_the_serve_lock_installs():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "serve" in out.stdout or "imported" in out.stdout
+
+
+def test_gpu_image_installs_the_gpu_lock_with_pypi_torch():
+    """The GPU target (not built here, multi-GB): its venv comes from requirements-gpu.lock, which is
+    requirements.lock with torch from PyPI (CUDA build) and is not stale (scripts/gpu_lock.py --check)."""
+    all_stages = stages()
+    venv_stage = next(c.split("=", 1)[1].split()[0] for c in all_stages["pipeline-gpu"]["lines"]
+                      if c.startswith("COPY --from="))
+    runs = " ".join(line for name in chain(venv_stage, all_stages) for line in all_stages[name]["lines"]
+                    if line.startswith("RUN "))
+    assert "-r /tmp/requirements-gpu.lock" in runs and "pip check" in runs and "download.pytorch.org" not in runs
+    check = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_lock.py"), "--check"], capture_output=True,
+                           text=True, timeout=60)
+    assert check.returncode == 0, check.stderr
+    gpu = (REPO / "requirements-gpu.lock").read_text().splitlines()
+    full = (REPO / "requirements.lock").read_text().splitlines()
+    assert [line for line in gpu if line.startswith("torch==")] == [
+        line.replace("+cpu", "") for line in full if line.startswith("torch==")]
+    assert {line for line in gpu if not line.startswith(("#", "torch=="))} == {
+        line for line in full if not line.startswith(("#", "torch=="))}

@@ -27,6 +27,8 @@ log = logging.getLogger("saferlhf")
 
 app = typer.Typer(help="SafeRLHF: safety RLHF as an MLOps system.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
+NPROC_HELP = ("Processes on this node (re-runs the command under `torchrun --standalone --nproc_per_node N`; "
+              "gloo on CPU, NCCL on GPUs); 1 = this process.")
 CONFIG_HELP = "YAML config (configs/<name>.yaml); its stage section is the base that flags override."
 
 
@@ -100,18 +102,27 @@ def stage_command(group: typer.Typer, name: str, section: str, step: str | None 
                                             default=typer.Option(None, *decls, help=finfo.description,
                                                                  show_default=False)))
 
-        def command(ctx: typer.Context, config: Optional[Path] = None, **flags):
+        def command(ctx: typer.Context, config: Optional[Path] = None, nproc: Optional[int] = None, **flags):
+            from saferlhf import distributed
+
+            if nproc and nproc > 1 and distributed.world_size() == 1:
+                raise typer.Exit(distributed.launch(nproc, sys.argv[1:]))
             # block fields stay flat (`--temperature 0.7`): the config moves them into their block (`sampling`)
             flags = {k: _parse_value(nested[k][1] if k in nested else cls.model_fields[k], v) for k, v in flags.items()}
             stage_cfg, layout, root_cfg = resolve_stage(ctx, section, config, flags)
             extra = {"config_path": config or (ctx.find_root().obj or {}).get("config")} if wants_path else {}
             result = fn(stage_cfg, layout, **extra)
+            if not distributed.is_main():  # rank 0 alone tracks and reports (the other ranks wrote nothing)
+                return
             if step is not None and STAGE[step].tracking == "stage":
                 from saferlhf.tracking import track_stage
 
                 track_stage(root_cfg.registry, layout, step, stage_cfg, result)
             _echo(result)
 
+        if step is not None and STAGE[step].distributed:
+            params.append(inspect.Parameter("nproc", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[int],
+                                            default=typer.Option(None, "--nproc", min=1, help=NPROC_HELP)))
         command.__signature__ = inspect.Signature(params)
         command.__annotations__ = {p.name: p.annotation for p in params}
         command.__doc__ = fn.__doc__

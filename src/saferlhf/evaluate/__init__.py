@@ -108,6 +108,7 @@ def _sample(generate, prompts: list[dict], k: int) -> tuple[list[dict], list[str
 def run_evaluate(cfg: EvaluateConfig, layout: Layout) -> EvaluationResult:
     """`saferlhf evaluate`: compare base and RL policies; returns the metrics (without per-response records)."""
     from saferlhf.data.loader import load_labels
+    from saferlhf.device import compute_of
     from saferlhf.evaluate.compare import adversarial_robustness, compare_models
     from saferlhf.evaluate.kl import policy_kl
     from saferlhf.evaluate.rollout import policy_generator, score_records
@@ -120,11 +121,12 @@ def run_evaluate(cfg: EvaluateConfig, layout: Layout) -> EvaluationResult:
     prompts = prompt_table(labels)
     held_out = held_out_prompts(prompts, cfg.split, cfg.max_prompts)
     adversarial = adversarial_prompts(prompts, cfg.split, cfg.num_adversarial)
-    scorer = RewardScorer(resolve(cfg.reward_model_path, layout.reward_model))
+    compute = compute_of(cfg)
+    scorer = RewardScorer(resolve(cfg.reward_model_path, layout.reward_model), compute=compute)
     gens = {}
     for name, path in (("base_model", resolve(cfg.base_policy_path, layout.base_policy)),
                        ("rl_model", resolve(cfg.rl_policy_path, layout.rl_policy))):
-        gens[name] = policy_generator(path, cfg.sampling, cfg.seed)
+        gens[name] = policy_generator(path, cfg.sampling, cfg.seed, device=compute.device)
     records, adv = [], {}
     for name, (generate, _, _) in gens.items():
         log.info("evaluate: sampling %s on %d held-out + %d adversarial prompts", name, len(held_out),

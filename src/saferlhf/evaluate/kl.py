@@ -39,7 +39,8 @@ def policy_kl(rl_model, base_model, tokenizer, prompts: list[str], responses: li
     sampled_sum = exact_sum = tokens = 0.0
     for i in range(0, len(prompts), batch_size):
         ids, mask, rmask = _batch(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size])
-        ids, mask, rmask = ids[:, :n_max], mask[:, :n_max], rmask[:, :n_max]
+        dev = rl_model.device
+        ids, mask, rmask = ids[:, :n_max].to(dev), mask[:, :n_max].to(dev), rmask[:, :n_max].to(dev)
         lp_rl = F.log_softmax(rl_model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)  # (B,T-1,V)
         lp_base = F.log_softmax(base_model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
         target = ids[:, 1:].unsqueeze(-1)  # (B, T-1, 1): token t+1 is predicted at position t

@@ -29,11 +29,12 @@ class Scorer(Protocol):
 
 
 def policy_generator(path: str | Path, sampling: SamplingConfig, seed: int,
-                     batch_size: int = 32) -> tuple[Generate, object, object]:
-    """(generate, model, tokenizer) for a saved policy; each call samples with the same seed (reproducible)."""
+                     batch_size: int = 32, device=None) -> tuple[Generate, object, object]:
+    """(generate, model, tokenizer) for a saved policy on `device` (default CPU); each call samples with the same
+    seed (reproducible)."""
     from saferlhf.policy import generate_responses, load_policy
 
-    model, tokenizer = load_policy(path)
+    model, tokenizer = load_policy(path, device)
 
     def generate(prompts: list[str]) -> list[str]:
         out = generate_responses(model, tokenizer, prompts, num_responses=1, **sampling.model_dump(),

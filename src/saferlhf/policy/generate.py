@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import GenerateConfig
+from saferlhf.device import compute_of, to_device
 from saferlhf.errors import UserError
 from saferlhf.io import write_json
 from saferlhf.policy.lm import format_prompt
@@ -17,8 +18,8 @@ from saferlhf.policy.lm import format_prompt
 log = logging.getLogger(__name__)
 
 
-def load_policy(path: str | Path):
-    """(model in eval mode, tokenizer with padding_side='left') from a saved policy folder."""
+def load_policy(path: str | Path, device=None):
+    """(model in eval mode on `device` (default CPU), tokenizer with padding_side='left') from a saved policy folder."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
@@ -32,7 +33,7 @@ def load_policy(path: str | Path):
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model.eval(), tokenizer
+    return (model.to(device) if device is not None else model).eval(), tokenizer
 
 
 @torch.no_grad()
@@ -46,6 +47,7 @@ def generate_responses(model, tokenizer, prompts: list[str], num_responses: int 
     out: list[list[str]] = []
     for i in tqdm(range(0, len(texts), batch_size), desc="generate", disable=None):
         enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = to_device(enc, model.device)
         seqs = model.generate(**enc, do_sample=True, temperature=temperature, top_k=top_k or None, top_p=top_p,
                               max_new_tokens=max_new_tokens, num_return_sequences=num_responses, use_cache=True,
                               pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
@@ -60,7 +62,7 @@ def run_generate(cfg: GenerateConfig, layout: Layout) -> dict:
     from saferlhf.data.loader import load_prompts
 
     records = load_prompts(resolve(cfg.prompts_path, layout.prompts))
-    model, tokenizer = load_policy(resolve(cfg.model_path, layout.base_policy))
+    model, tokenizer = load_policy(resolve(cfg.model_path, layout.base_policy), compute_of(cfg).device)
     responses = generate_responses(model, tokenizer, [r["prompt"] for r in records], cfg.num_responses,
                                    **cfg.sampling.model_dump(), batch_size=cfg.batch_size, seed=cfg.seed)
     out_path = resolve(cfg.output_path, layout.generations)

@@ -15,8 +15,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from saferlhf import distributed
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import PolicyConfig
+from saferlhf.device import compute_of, to_device
 from saferlhf.errors import UserError
 from saferlhf.io import write_json
 from saferlhf.results import PolicyResult
@@ -96,7 +98,11 @@ def _collate(batch: list[tuple[list, list]], pad_id: int) -> dict[str, torch.Ten
 
 
 def train_lm(model, tokenizer, examples, cfg: PolicyConfig) -> list[float]:
-    """Teacher-forced next-token training with AdamW and cosine decay; returns mean loss per epoch."""
+    """Teacher-forced next-token training with AdamW and cosine decay; returns mean loss per epoch (over ranks
+    under torchrun, where each rank takes its share of every global batch and DDP averages the gradients)."""
+    compute = compute_of(cfg)
+    model.to(compute.device)  # fp32 master weights; bf16/fp16 only inside autocast
+    net = distributed.wrap_ddp(model, compute)
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
     steps = cfg.num_epochs * math.ceil(len(examples) / cfg.batch_size)
@@ -108,8 +114,10 @@ def train_lm(model, tokenizer, examples, cfg: PolicyConfig) -> list[float]:
         order = torch.randperm(len(examples), generator=gen).tolist()
         losses = []
         for i in range(0, len(order), cfg.batch_size):
-            batch = _collate([examples[j] for j in order[i:i + cfg.batch_size]], tokenizer.pad_token_id)
-            loss = model(**batch).loss
+            batch = _collate([examples[j] for j in distributed.local_batch(order[i:i + cfg.batch_size])],
+                             tokenizer.pad_token_id)
+            with compute.autocast():
+                loss = net(**to_device(batch, compute.device)).loss
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -117,7 +125,7 @@ def train_lm(model, tokenizer, examples, cfg: PolicyConfig) -> list[float]:
             sched.step()
             losses.append(loss.item())
             bar.update(1)
-        history.append(sum(losses) / len(losses))
+        history.append(distributed.all_mean([sum(losses) / len(losses)], compute.device)[0])
         log.info("policy LM epoch %d/%d: loss %.4f", epoch + 1, cfg.num_epochs, history[-1])
     bar.close()
     return history
@@ -161,6 +169,7 @@ def run_init(cfg: PolicyConfig, layout: Layout) -> PolicyResult:
     from saferlhf.data.loader import load_labels
 
     torch.manual_seed(cfg.seed)
+    distributed.init(compute_of(cfg).on_cpu)
     data_path = resolve(cfg.data_path, layout.labels)
     df = load_labels(data_path)
     if "split" in df.columns:
@@ -176,9 +185,14 @@ def run_init(cfg: PolicyConfig, layout: Layout) -> PolicyResult:
     max_len = min(cfg.n_positions, getattr(model.config, "n_positions", cfg.n_positions))
     examples = encode_examples(tokenizer, prompts, responses, max_len)
     history = train_lm(model, tokenizer, examples, cfg)
-    out = save_policy(model.eval(), tokenizer, resolve(cfg.output_dir, layout.base_policy))
+    out = resolve(cfg.output_dir, layout.base_policy)
+    if not distributed.is_main():  # rank 0 writes the one copy; the others read its summary back
+        distributed.barrier()
+        return PolicyResult.load(out / "policy_summary.json")
+    save_policy(model.eval(), tokenizer, out)
     result = PolicyResult(output_dir=str(out), model_name=cfg.model_name or "gpt2-from-scratch",
                           num_parameters=sum(p.numel() for p in model.parameters()), num_examples=len(examples),
                           final_loss=history[-1], loss_history=history, seconds=round(time.time() - t0, 1))
     write_json(out / "policy_summary.json", result.model_dump(mode="json"))
+    distributed.barrier()
     return result

@@ -68,6 +68,7 @@ def run_probe(cfg: ProbeConfig, layout: Layout) -> ProbeResult:
     """`saferlhf probe`: run the selected probes on both policies, write the report; returns its summary."""
     from saferlhf.data.loader import load_labels, load_prompts
     from saferlhf.data.loader import prompt_table
+    from saferlhf.device import compute_of
     from saferlhf.evaluate.rollout import Rollouts, policy_generator
     from saferlhf.io import write_json
     from saferlhf.reward.model import RewardScorer
@@ -76,8 +77,9 @@ def run_probe(cfg: ProbeConfig, layout: Layout) -> ProbeResult:
     labels = load_labels(resolve(cfg.data_path, layout.labels))
     user = load_prompts(cfg.prompts_path) if cfg.prompts_path else []
     sets = prompt_sets(cfg, prompt_table(labels), user)
-    scorer = RewardScorer(resolve(cfg.reward_model_path, layout.reward_model))
-    gens = {name: policy_generator(resolve(path, default), cfg.sampling, cfg.seed)[0]
+    compute = compute_of(cfg)
+    scorer = RewardScorer(resolve(cfg.reward_model_path, layout.reward_model), compute=compute)
+    gens = {name: policy_generator(resolve(path, default), cfg.sampling, cfg.seed, device=compute.device)[0]
             for name, path, default in (("base_model", cfg.base_policy_path, layout.base_policy),
                                         ("rl_model", cfg.rl_policy_path, layout.rl_policy))}
     ctx = ProbeContext(cfg.unsafe_threshold, reference_reward(scorer, labels))

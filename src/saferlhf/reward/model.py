@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+from saferlhf.device import to_device
 from saferlhf.errors import UserError
 from saferlhf.signals import DEFAULT_WEIGHTS, SIGNALS, combined_reward
 
@@ -76,7 +77,7 @@ class RewardModel(nn.Module):
     def save(self, out_dir: str | Path, tokenizer) -> Path:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        state = {k: v.contiguous() for k, v in self.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}  # no-op copy on CPU
         save_file(state, str(out / WEIGHTS_FILE))
         self.encoder.config.save_pretrained(out)
         tokenizer.save_pretrained(out)
@@ -109,9 +110,13 @@ class RewardScorer:
     """Batched, no-grad scoring of text pairs with a saved reward model: the one scorer behind RL rewards,
     evaluation and probes."""
 
-    def __init__(self, path: str | Path, batch_size: int = 64, weights=None):
+    def __init__(self, path: str | Path, batch_size: int = 64, weights=None, compute=None):
+        from saferlhf.device import resolve_compute
+
         self.path = Path(path)
-        self.model = RewardModel.load(path)
+        # default CPU fp32: the ONNX export's PyTorch reference and the dashboard stay on CPU whatever the machine
+        self.compute = compute or resolve_compute("cpu", "fp32")
+        self.model = RewardModel.load(path).to(self.compute.device)
         self.tokenizer = load_tokenizer(path)
         self.batch_size = batch_size
         self.weights = tuple(weights or self.model.cfg.weights)
@@ -124,7 +129,8 @@ class RewardScorer:
         for i in range(0, len(prompts), self.batch_size):
             enc = encode_pairs(self.tokenizer, prompts[i:i + self.batch_size], responses[i:i + self.batch_size],
                                self.model.cfg.max_length)
-            out.append(self.model(**enc).float().numpy())
+            with self.compute.autocast():
+                out.append(self.model(**to_device(enc, self.compute.device)).float().cpu().numpy())
         self.model.eval()
         return np.concatenate(out) if out else np.zeros((0, len(SIGNALS)), dtype=np.float32)
 

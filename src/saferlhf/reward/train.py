@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -13,8 +14,10 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from saferlhf import distributed
 from saferlhf.config import RewardConfig
 from saferlhf.data.loader import LABEL_COLUMNS
+from saferlhf.device import Compute, compute_of, to_device
 from saferlhf.reward.model import RewardModel, encode_pairs, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -34,21 +37,29 @@ def split_frame(df: pd.DataFrame, split: str) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def predict(model: RewardModel, tokenizer, df: pd.DataFrame, batch_size: int, mc_dropout: bool = False) -> np.ndarray:
-    """(N, 4) scores for the rows of `df`."""
+def predict(model: RewardModel, tokenizer, df: pd.DataFrame, batch_size: int, mc_dropout: bool = False,
+            compute: Compute | None = None) -> np.ndarray:
+    """(N, 4) scores for the rows of `df` (on the model's device; under `compute`'s autocast when given)."""
     model.train(mc_dropout)
+    device = next(model.parameters()).device
     out = []
     for i in range(0, len(df), batch_size):
         chunk = df.iloc[i:i + batch_size]
         enc = encode_pairs(tokenizer, chunk["prompt"].tolist(), chunk["response"].tolist(), model.cfg.max_length)
-        out.append(model(**enc).numpy())
+        with compute.autocast() if compute else contextlib.nullcontext():
+            out.append(model(**to_device(enc, device)).float().cpu().numpy())
     model.eval()
     return np.concatenate(out) if out else np.zeros((0, 4), dtype=np.float32)
 
 
 def train_reward_model(cfg: RewardConfig, df: pd.DataFrame, out_dir: Path) -> tuple[RewardModel, object, dict]:
-    """Train on the `train` split, validate on `validation`; returns (model, tokenizer, history)."""
+    """Train on the `train` split, validate on `validation`; returns (model, tokenizer, history).
+
+    Under torchrun every rank draws the same shuffled order and takes its share of each global batch of
+    `batch_size` rows (DDP averages the gradients), so the steps, schedule and global batch are the 1-process ones."""
     set_seed(cfg.seed)
+    compute = compute_of(cfg)
+    distributed.init(compute.on_cpu)
     train_df = split_frame(df, "train")
     if cfg.max_train_samples:
         train_df = train_df.sample(min(cfg.max_train_samples, len(train_df)), random_state=cfg.seed)
@@ -57,6 +68,9 @@ def train_reward_model(cfg: RewardConfig, df: pd.DataFrame, out_dir: Path) -> tu
         raise ValueError("no training rows (split == 'train')")
     model = RewardModel.from_backbone(cfg.model_name, cfg.dropout, cfg.max_length, cfg.weights)
     tokenizer = load_tokenizer(cfg.model_name)
+    model.to(compute.device)  # fp32 weights: the optimizer's master copy; bf16/fp16 only inside autocast
+    # The encoder's pooler is built but unused (mean pooling), so DDP must tolerate parameters without grads.
+    net = distributed.wrap_ddp(model, compute, find_unused=True)
     # The encoder is pretrained (small lr); the heads start from scratch (larger lr).
     opt = torch.optim.AdamW([
         {"params": model.encoder.parameters(), "lr": cfg.learning_rate},
@@ -65,7 +79,8 @@ def train_reward_model(cfg: RewardConfig, df: pd.DataFrame, out_dir: Path) -> tu
     steps_per_epoch = (len(train_df) + cfg.batch_size - 1) // cfg.batch_size
     total = steps_per_epoch * cfg.num_epochs
     sched = get_linear_schedule_with_warmup(opt, min(cfg.warmup_steps, total // 2), total)
-    targets_all = torch.tensor(train_df[LABEL_COLUMNS].to_numpy(), dtype=torch.float32)  # (N, 4)
+    targets_all = torch.tensor(train_df[LABEL_COLUMNS].to_numpy(), dtype=torch.float32,
+                               device=compute.device)  # (N, 4)
     history: dict[str, list] = {"step_loss": [], "epoch": [], "train_loss": [], "val_loss": [], "val_mae": []}
     gen = torch.Generator().manual_seed(cfg.seed)
     t0 = time.time()
@@ -76,12 +91,13 @@ def train_reward_model(cfg: RewardConfig, df: pd.DataFrame, out_dir: Path) -> tu
         bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"reward epoch {epoch + 1}/{cfg.num_epochs}",
                    leave=False, mininterval=2)
         for i in bar:
-            idx = order[i:i + cfg.batch_size]
+            idx = distributed.local_batch(order[i:i + cfg.batch_size])
             rows = train_df.iloc[idx.numpy()]
             enc = encode_pairs(tokenizer, rows["prompt"].tolist(), rows["response"].tolist(), cfg.max_length)
-            pred = model(**enc)  # (B, 4)
+            with compute.autocast():
+                pred = net(**to_device(enc, compute.device)).float()  # (B, 4)
             # MSE per head, summed over the four heads
-            loss = ((pred - targets_all[idx]) ** 2).mean(0).sum()
+            loss = ((pred - targets_all[idx.to(compute.device)]) ** 2).mean(0).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -90,9 +106,9 @@ def train_reward_model(cfg: RewardConfig, df: pd.DataFrame, out_dir: Path) -> tu
             losses.append(loss.item())
             history["step_loss"].append(loss.item())
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        entry = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
-        if len(val_df):
-            vp = predict(model, tokenizer, val_df, cfg.eval_batch_size)
+        entry = {"epoch": epoch + 1, "train_loss": distributed.all_mean([float(np.mean(losses))], compute.device)[0]}
+        if len(val_df):  # every rank holds the same weights: the same validation figures
+            vp = predict(model, tokenizer, val_df, cfg.eval_batch_size, compute=compute)
             vt = val_df[LABEL_COLUMNS].to_numpy()
             entry["val_loss"] = float(((vp - vt) ** 2).mean(0).sum())
             entry["val_mae"] = float(np.abs(vp - vt).mean())

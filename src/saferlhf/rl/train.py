@@ -15,11 +15,14 @@ import numpy as np
 
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import RLConfig
+from saferlhf.device import compute_of
+from saferlhf.distributed import is_main
 from saferlhf.errors import UserError
 from saferlhf.io import read_json, write_json
 from saferlhf.refusal import expected_behaviour, is_degenerate, is_refusal
 from saferlhf.results import RLResult
 from saferlhf.rl.control import adaptive_kl_update, lagrange_update
+from saferlhf.rl.distributed import global_mean_cost, log_rank_state, per_device_batch, save_trained
 from saferlhf.signals import SIGNALS, combined_reward, helpfulness_reward, safety_cost
 
 log = logging.getLogger(__name__)
@@ -70,10 +73,12 @@ class SafetyReward:
         return reward.tolist()
 
     def update_lambda(self) -> None:
-        """One Lagrange step on the recent mean cost (no-op in weighted mode)."""
+        """One Lagrange step on the recent mean cost, all-reduced over ranks (no-op in weighted mode)."""
         if self.cfg.objective == "lagrangian" and self.recent_costs:
-            self.log_lambda = lagrange_update(self.log_lambda, float(np.mean(self.recent_costs)),
-                                              self.cfg.cost_threshold, self.cfg.lambda_lr, self.cfg.lambda_max)
+            device = getattr(getattr(self.scorer, "compute", None), "device", None)  # NCCL reduces on the GPU
+            cost = global_mean_cost(float(np.mean(self.recent_costs)), device)
+            self.log_lambda = lagrange_update(self.log_lambda, cost, self.cfg.cost_threshold, self.cfg.lambda_lr,
+                                              self.cfg.lambda_max)
 
 
 def rule_flags(texts: list[str], categories: list[str | None] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -107,6 +112,7 @@ def _make_callback(cfg: RLConfig, reward_fn: SafetyReward, stats: list[dict]):
                 self.trainer.beta = max(cfg.min_kl_coef,
                                         adaptive_kl_update(self.trainer.beta, kl, cfg.target_kl, 1, cfg.kl_horizon))
             reward_fn.update_lambda()
+            log_rank_state(state.global_step, self.trainer.beta, reward_fn.lam)
 
     return SafeRLCallback()
 
@@ -132,14 +138,17 @@ def _prompt_dataset(layout: Layout, cfg: RLConfig):
 def _grpo_args(cfg: RLConfig, out_dir: str):
     from trl import GRPOConfig
 
-    # per_device_train_batch_size counts completions in TRL 1.x: prompts * group size
-    return GRPOConfig(output_dir=out_dir, use_cpu=True, seed=cfg.seed, learning_rate=cfg.learning_rate,
-                      per_device_train_batch_size=cfg.batch_size * cfg.num_generations,
+    # per_device_train_batch_size counts completions in TRL 1.x: prompts * group size, split over the processes;
+    # mixed precision from the device setting (fp32 master weights), vLLM colocate only when asked for
+    vllm = {"use_vllm": True, "vllm_mode": "colocate"} if cfg.use_vllm else {}
+    return GRPOConfig(output_dir=out_dir, seed=cfg.seed, learning_rate=cfg.learning_rate,
+                      **compute_of(cfg).trainer_flags(), **vllm,
+                      per_device_train_batch_size=per_device_batch(cfg.batch_size * cfg.num_generations),
                       num_generations=cfg.num_generations, num_iterations=cfg.ppo_epochs, max_steps=cfg.max_steps,
                       max_completion_length=cfg.sampling.max_new_tokens, temperature=cfg.sampling.temperature,
                       top_k=cfg.sampling.top_k, top_p=cfg.sampling.top_p, beta=cfg.init_kl_coef,
                       logging_steps=1, save_strategy="no", report_to="none", disable_dropout=True,
-                      lr_scheduler_type="constant", warmup_steps=0, bf16=False, dataloader_num_workers=0,
+                      lr_scheduler_type="constant", warmup_steps=0, dataloader_num_workers=0,
                       disable_tqdm=False)
 
 
@@ -147,12 +156,12 @@ def run_train_rl(cfg: RLConfig, layout: Layout) -> RLResult:
     """GRPO on the `prompt_splits` prompts with the reward model as reward; saves the RL policy and its curves."""
     from trl import GRPOTrainer
 
-    from saferlhf.policy import load_policy, save_policy, use_padding_aware_positions
+    from saferlhf.policy import load_policy, use_padding_aware_positions
     from saferlhf.reward.model import RewardScorer
 
     policy_path = resolve(cfg.policy_path, layout.base_policy)
     model, tokenizer = load_policy(policy_path)  # also validates the folder -> UserError
-    scorer = RewardScorer(resolve(cfg.reward_model_path, layout.reward_model))
+    scorer = RewardScorer(resolve(cfg.reward_model_path, layout.reward_model), compute=compute_of(cfg))
     reward_fn, stats = SafetyReward(scorer, cfg), []
     callback = _make_callback(cfg, reward_fn, stats)
     out = resolve(cfg.output_dir, layout.rl_policy)
@@ -167,11 +176,12 @@ def run_train_rl(cfg: RLConfig, layout: Layout) -> RLResult:
                 use_padding_aware_positions(m)
         trainer.train()
     seconds = time.time() - t0
-    save_policy(trainer.model.eval(), tokenizer, out)
-    write_json(out / STATS_FILE, stats)
-    _plot(stats, out / "plots" / "training_curves.png")
+    save_trained(trainer, tokenizer, out)
     result = RLResult(**_summary(cfg, stats, seconds), output_dir=str(out), config=cfg.model_dump(mode="json"))
-    write_json(out / "rl_summary.json", result.model_dump(mode="json", exclude={"history", "output_dir"}))
+    if is_main():  # one set of files under several processes
+        write_json(out / STATS_FILE, stats)
+        _plot(stats, out / "plots" / "training_curves.png")
+        write_json(out / "rl_summary.json", result.model_dump(mode="json", exclude={"history", "output_dir"}))
     return result.model_copy(update={"history": stats})
 
 
