@@ -6,7 +6,6 @@ is answered `{"error": "..."}` with a 4xx status. No torch is imported unless ba
 
 from __future__ import annotations
 
-import hmac
 import logging
 from contextlib import asynccontextmanager
 
@@ -21,6 +20,7 @@ import saferlhf
 from saferlhf.serve import v2
 from saferlhf.serve.service import ScoringService
 from saferlhf.signals import SIGNALS
+from serving.guard import RequestGuard
 from serving.metrics import MetricsMiddleware, ServiceMetrics
 from serving.schemas import (ErrorResponse, InferRequest, InferResponse, ItemScores, ModelMetadata, ScoreRequest,
                              ScoreResponse, ServerMetadata)
@@ -51,34 +51,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     name = settings.model_name
     endpoints = {"/v2", "/v2/health/live", "/v2/health/ready", f"/v2/models/{name}", f"/v2/models/{name}/ready",
                  f"/v2/models/{name}/infer", "/v1/score", "/metrics"}
-    app.add_middleware(BodyLimitMiddleware, max_bytes=_max_body_bytes(settings))
+    app.add_middleware(RequestGuard, max_items=settings.max_items, max_chars=settings.max_chars,
+                       token=settings.token)
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=endpoints)
     _add_error_handlers(app)
     _add_routes(app, settings, metrics)
     return app
-
-
-def _max_body_bytes(s: ServeSettings) -> int:
-    # worst case JSON: every character escaped as \\uXXXX\\uXXXX (12 bytes), plus field names and framing
-    return 65536 + s.max_items * 2 * (12 * s.max_chars + 256)
-
-
-class BodyLimitMiddleware:
-    """Refuse a declared body larger than any valid request before reading it (413)."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if not length.isdigit() or int(length) > self.max_bytes:
-                msg = (f"request body of {length.decode(errors='replace')} bytes is over the limit of "
-                       f"{self.max_bytes}" if length.isdigit() else "invalid Content-Length header")
-                resp = JSONResponse({"error": msg}, status_code=413 if length.isdigit() else 400)
-                return await resp(scope, receive, send)
-        return await self.app(scope, receive, send)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -126,16 +104,6 @@ async def _check_model(request: Request, model_name: str) -> None:
         raise v2.RequestError(f"model {model_name!r} not found; this server serves {served!r}", 404)
 
 
-async def _require_token(request: Request) -> None:
-    token = request.app.state.settings.api_token
-    if token is None or not token.get_secret_value():
-        return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
-        raise StarletteHTTPException(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
-                                     headers={"WWW-Authenticate": "Bearer"})
-
-
 def _add_routes(app: FastAPI, settings: ServeSettings, metrics: ServiceMetrics) -> None:
     @app.get("/v2/health/live")
     async def live() -> dict:
@@ -165,16 +133,17 @@ def _add_routes(app: FastAPI, settings: ServeSettings, metrics: ServiceMetrics) 
         return {"name": model_name, "ready": _service(request).ready}
 
     @app.post("/v2/models/{model_name}/infer", response_model=InferResponse, responses=ERRORS,
-              dependencies=[Depends(_require_token), *model_dep])
+              dependencies=model_dep)
     async def infer(model_name: str, body: InferRequest, request: Request) -> InferResponse:
         service = _service(request)
+        v2.check_unicode(body.id, "id")  # echoed back: must encode
         names = v2.requested_outputs([o.model_dump() for o in body.outputs or []])
         prompts, responses = v2.parse_inputs([t.model_dump() for t in body.inputs])
         scores, rewards = await service.score(prompts, responses, where="inputs")
         return InferResponse(model_name=model_name, model_version=service.version, id=body.id,
                              outputs=v2.encode_outputs(scores, rewards, names))
 
-    @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS, dependencies=[Depends(_require_token)])
+    @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS)
     async def score(body: ScoreRequest, request: Request) -> ScoreResponse:
         service = _service(request)
         scores, rewards = await service.score([i.prompt for i in body.items], [i.response for i in body.items])

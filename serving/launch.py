@@ -11,7 +11,8 @@ from pathlib import Path
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import ServeConfig
 from saferlhf.serve.bundle import resolve_model
-from serving.settings import ENV_PREFIX
+from saferlhf.serve.service import check_auth
+from serving.settings import ENV_PREFIX, TOKEN_ENV
 
 log = logging.getLogger("saferlhf.serving")
 
@@ -29,6 +30,7 @@ def settings_env(cfg: ServeConfig, output_root: Path) -> dict[str, str]:
 def serve(cfg: ServeConfig, output_root: Path) -> None:
     import uvicorn
 
+    check_auth(cfg.host, os.environ.get(TOKEN_ENV), cfg.auth)  # before any download: one clear line
     layout = Layout(Path(output_root))
     if cfg.model and cfg.model.startswith("models:/"):
         # download and verify once here; the workers then load the verified local copy

@@ -408,7 +408,9 @@ class ServeConfig(StageConfig):
     backend: Literal["onnx", "torch"] = "onnx"
     """`onnx` (ONNX Runtime, torch-free); `torch` = PyTorch-eager baseline for benchmarks only (imports torch)."""
     host: str = "127.0.0.1"
-    """Address to bind (0.0.0.0 inside a container)."""
+    """Address to bind (0.0.0.0 inside a container; off loopback a token is required unless --no-auth)."""
+    auth: bool = True
+    """Require the bearer token from SAFERLHF_API_TOKEN on every path but the health probes; without a token only a loopback address may be served. --no-auth serves any address without a token, on purpose."""
     port: int = Field(8000, ge=1, le=65535)
     """TCP port."""
     workers: int = Field(1, ge=1)

@@ -13,6 +13,7 @@ import numpy as np
 
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import ServeConfig
+from saferlhf.errors import UserError
 from saferlhf.serve.batcher import MicroBatcher
 from saferlhf.serve.bundle import ModelBundle, resolve_model
 from saferlhf.serve.predlog import PredictionLog
@@ -20,6 +21,21 @@ from saferlhf.serve.scorer import OnnxScorer, Scorer, TorchScorer, cpu_limit, re
 from saferlhf.serve.v2 import check_texts
 
 log = logging.getLogger(__name__)
+LOOPBACK = ("127.", "::1", "localhost")
+
+
+def check_auth(host: str, token: str | None, auth: bool) -> None:
+    """Refuse settings that would serve without auth by accident: an empty token (it used to switch auth off
+    silently), a non-loopback address without a token, or a token together with auth off."""
+    if token is not None and not token.strip():
+        raise UserError("SAFERLHF_API_TOKEN is set but empty; set a token, or unset it and pass --no-auth")
+    if not auth:
+        if token is not None:
+            raise UserError("--no-auth together with SAFERLHF_API_TOKEN: unset the token or drop --no-auth")
+        log.warning("serving %s without auth (--no-auth): anyone who reaches it can score and read metrics", host)
+    elif token is None and not host.startswith(LOOPBACK):
+        raise UserError(f"serve: host {host} is not loopback and SAFERLHF_API_TOKEN is not set; set a token, "
+                        "or pass --no-auth to serve without one on purpose")
 
 
 class ScoringService:
