@@ -38,7 +38,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service = await run_in_threadpool(ScoringService.build, settings.service_config(), settings.output_root,
-                                          on_batch=metrics.observe_batch, on_scores=metrics.observe_scores)
+                                          on_batch=metrics.observe_batch, on_scores=metrics.observe_scores,
+                                          on_log_error=metrics.log_dropped.inc)
         await service.start()
         app.state.service = service
         try:
@@ -62,7 +63,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(v2.RequestError)
     async def _request_error(request: Request, exc: v2.RequestError):
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        retry = getattr(exc, "retry_after", None)  # batcher.Overloaded: 503 the client may retry
+        return JSONResponse({"error": str(exc)}, status_code=exc.status,
+                            headers={"Retry-After": str(retry)} if retry is not None else None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
@@ -105,15 +108,19 @@ async def _check_model(request: Request, model_name: str) -> None:
 
 
 def _add_routes(app: FastAPI, settings: ServeSettings, metrics: ServiceMetrics) -> None:
-    @app.get("/v2/health/live")
-    async def live() -> dict:
+    @app.get("/v2/health/live", responses={503: {"model": ErrorResponse}})
+    async def live(request: Request):
+        service = getattr(request.app.state, "service", None)
+        if service is not None and not service.live:
+            return JSONResponse({"error": service.not_ready_reason(), "live": False}, status_code=503)
         return {"live": True}
 
     @app.get("/v2/health/ready", responses={503: {"model": ErrorResponse}})
     async def ready(request: Request):
         service = getattr(request.app.state, "service", None)
-        if service is None or not service.ready:
-            return JSONResponse({"error": "model not loaded yet", "ready": False}, status_code=503)
+        why = "model not loaded yet" if service is None else service.not_ready_reason()
+        if why is not None:
+            return JSONResponse({"error": why, "ready": False}, status_code=503)
         return {"ready": True}
 
     @app.get("/v2", response_model=ServerMetadata)

@@ -131,6 +131,22 @@ BAD = [  # (name, path, raw body or JSON, headers, status)
                                               {"name": "response", "shape": [1], "datatype": "BYTES", "data": ["a"]}]},
      None, 400),
     ("V2 unknown model", "/v2/models/nope/infer", _infer_body([("a", "b")]), None, 404),
+    ("V2 lone-surrogate id", INFER, b'{"id": "\\ud800", "inputs": [{"name": "prompt", "shape": [1], "datatype": '
+     b'"BYTES", "data": ["a"]}, {"name": "response", "shape": [1], "datatype": "BYTES", "data": ["b"]}]}', None, 400),
+    ("V2 data nested 600 deep", INFER, b'{"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": '
+     + b"[" * 600 + b'"a"' + b"]" * 600 + b"}]}", None, 400),
+    ("V2 data nested 3000 deep", INFER, b'{"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": '
+     + b"[" * 3000 + b'"a"' + b"]" * 3000 + b"}]}", None, 400),
+    ("V2 nesting deeper than shape", INFER, {"inputs": [
+        {"name": "prompt", "shape": [1], "datatype": "BYTES", "data": [[["a"]]]},
+        {"name": "response", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}, None, 400),
+    ("V2 NaN data", INFER, b'{"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": [NaN]}, '
+     b'{"name": "response", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}', None, 400),
+    ("V2 huge shape", INFER, {"inputs": [{"name": n, "shape": [10 ** 40], "datatype": "BYTES", "data": ["a"]}
+                                         for n in ("prompt", "response")]}, None, 400),
+    ("huge integer", "/v1/score", b'{"items": [{"prompt": ' + b"9" * 5000 + b', "response": "a"}]}', None, 400),
+    ("many empty items", "/v1/score", b'{"items": [' + b",".join([b'{"prompt":"","response":""}'] * 20_000)
+     + b"]}", None, 413),
     ("unknown path", "/v3/score", {}, None, 404),
 ]
 
@@ -227,3 +243,63 @@ def test_graceful_shutdown_flushes_the_log(tiny_onnx_bundle, tmp_path):
         assert httpx.post(f"{url}/v1/score", json=_v1(PAIRS)).status_code == 200
     assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
     assert len((tmp_path / "p" / "predictions.jsonl").read_text().splitlines()) == len(PAIRS)
+
+
+def test_v2_shape_n_by_1_accepts_flat_and_nested_rows(server):
+    rows = {"inputs": [{"name": "prompt", "shape": [2, 1], "datatype": "BYTES", "data": [["a"], ["b"]]},
+                       {"name": "response", "shape": [2, 1], "datatype": "BYTES", "data": ["c", "d"]}]}
+    r = httpx.post(server[0] + INFER, json=rows)
+    assert r.status_code == 200, r.text
+    assert {o["name"]: o["shape"] for o in r.json()["outputs"]} == {"scores": [2, 4], "reward": [2]}
+
+
+def _chunked_upload(url: str, path: str, total: int, headers: dict[str, str] | None = None) -> tuple[int, int]:
+    """POST `total` bytes of a JSON-looking body with Transfer-Encoding: chunked over a raw socket, reading the
+    answer as soon as it comes; (status, bytes sent when the server answered or closed)."""
+    import socket
+    import threading
+
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    head = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n{head}"
+                 "Transfer-Encoding: chunked\r\n\r\n".encode())
+    answer, sent = bytearray(), [0]
+    got = threading.Event()
+
+    def reader():
+        while (data := sock.recv(65536)):
+            answer.extend(data)
+            got.set()
+        got.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    chunk = b'{"items": [' + b'"' + b"x" * 65000 + b'"'
+    with contextlib.suppress(OSError):  # the server may close mid-upload: that is the point
+        while sent[0] < total and not got.is_set():
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent[0] += len(chunk)
+        got.wait(30)
+    sock.close()
+    assert answer, "no answer from the server"
+    return int(answer.split(b" ", 2)[1]), sent[0]
+
+
+def test_chunked_upload_over_the_cap_is_413_without_reading_it_all(server):
+    status, sent = _chunked_upload(server[0], "/v1/score", 50_000_000)
+    assert status == 413
+    assert sent < 5_000_000  # answered near the ~0.45 MB cap, not after 50 MB
+    assert httpx.get(f"{server[0]}/v2/health/ready").status_code == 200
+
+
+def test_auth_is_checked_before_the_body_is_read(tiny_onnx_bundle, tmp_path):
+    with run_scorer(tiny_onnx_bundle, tmp_path / "p", token="s3cret") as (url, _):
+        status, sent = _chunked_upload(url, "/v1/score", 50_000_000)
+        assert status == 401 and sent < 5_000_000
+        ok = {"Authorization": "Bearer s3cret"}
+        status, sent = _chunked_upload(url, "/v1/score", 50_000_000, ok)
+        assert status == 413 and sent < 30_000_000  # past auth, stopped at the default ~12 MB cap
+        for path in ("/v2", "/v2/models/saferlhf-reward", "/metrics", "/openapi.json"):
+            assert httpx.get(url + path).status_code == 401, path  # metadata and metrics need the token
+            assert httpx.get(url + path, headers=ok).status_code == 200, path
+        assert httpx.get(f"{url}/v2/health/live").status_code == 200  # probes stay open
