@@ -80,13 +80,14 @@ def _add_error_handlers(app: FastAPI) -> None:
         for e in errs[:5]:
             loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
             parts.append(f"{loc}: {e.get('msg', 'invalid')}")
-        return JSONResponse({"error": "; ".join(parts)}, status_code=422)
+        # a field name may hold a lone surrogate: escape it, or encoding the answer would fail (a 500)
+        return JSONResponse({"error": "; ".join(parts).encode("utf-8", "backslashreplace").decode()}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         detail = str(exc.detail)
         if exc.status_code == 400 and "parsing the body" in detail:  # FastAPI's message for undecodable bytes
-            detail = "request body is not valid UTF-8 JSON"
+            detail = "request body is not valid UTF-8 JSON (or holds a number of more than 4300 digits)"
         return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)

@@ -218,6 +218,48 @@ def test_passing_gates_promote_and_rollback_restores(registered):
             rollback(ONNX)
 
 
+def test_interrupted_promotion_keeps_a_rollback_able_champion(registered, monkeypatch):
+    """MLflow failing between the tag writes and the alias move (the client call raises, as a dropped
+    connection would; the server itself is real): the old champion stays, with its own rollback target."""
+    import mlflow
+
+    from saferlhf.registry.promote import apply, evaluate
+
+    before, m = champion(ONNX), champion_metrics(ONNX)
+    target_before = client().get_model_version(ONNX, before).tags.get("previous_champion")
+    better = new_version(ONNX, {**m, "ece_max": max(0.0, m["ece_max"] - 0.01)})
+
+    def down(*a, **k):
+        raise ConnectionError("mlflow server went away")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "set_registered_model_alias", down)
+    with pytest.raises(ConnectionError):
+        apply(evaluate(ONNX, better, _cfg()))
+    monkeypatch.undo()
+    assert champion(ONNX) == before  # nothing moved
+    assert client().get_model_version(ONNX, before).tags.get("previous_champion") == target_before
+    tags = client().get_model_version(ONNX, better).tags
+    assert tags["gate_decision"] == "promoted:pending" and tags["previous_champion"] == before  # honest record
+    again = apply(evaluate(ONNX, better, _cfg()))  # retrying completes it
+    assert again["action"] == "promoted" and champion(ONNX) == better
+    assert client().get_model_version(ONNX, better).tags["gate_decision"] == "promoted"
+
+
+def test_concurrent_promotions_cannot_both_pass_against_one_champion(registered):
+    from saferlhf.errors import UserError
+    from saferlhf.registry.promote import apply, evaluate
+
+    before, m = champion(ONNX), champion_metrics(ONNX)
+    a = new_version(ONNX, {**m, "ece_max": max(0.0, m["ece_max"] - 0.01)})
+    b = new_version(ONNX, {**m, "ece_max": max(0.0, m["ece_max"] - 0.01)})
+    da, db = evaluate(ONNX, a, _cfg()), evaluate(ONNX, b, _cfg())  # both decided against `before`
+    assert da["passed"] and db["passed"] and da["previous_champion"] == db["previous_champion"] == before
+    assert apply(da)["action"] == "promoted" and champion(ONNX) == a
+    with pytest.raises(UserError, match="champion changed"):
+        apply(db)
+    assert champion(ONNX) == a and client().get_model_version(ONNX, b).tags["gate_decision"] == "aborted"
+
+
 def test_cli_promote_refuses_then_forces_with_reason(registered):
     m = champion_metrics(ONNX)
     worse = new_version(ONNX, {**m, "pairwise_accuracy": m["pairwise_accuracy"] - 0.5})

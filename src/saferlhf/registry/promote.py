@@ -112,11 +112,21 @@ def apply(decision: dict, force_reason: str | None = None) -> dict:
                 champion_at_decision=previous or "none")
     if force_reason:
         tags["force_reason"] = force_reason[:4900]
-    if action in ("promoted", "forced"):
-        tags["previous_champion"] = previous or "none"
-        client.set_registered_model_alias(name, CHAMPION, version)
+    moving = action in ("promoted", "forced")
+    if moving:  # tags first, alias last: a failure in between leaves the old champion, still rollback-able
+        tags.update(previous_champion=previous or "none", gate_decision=f"{action}:pending")
     for k, v in tags.items():
         client.set_model_version_tag(name, version, k, v)
+    if moving:
+        # no compare-and-set in MLflow: re-read the champion right before the move, so a promotion that lost a
+        # race (or a rollback meanwhile) stops instead of recording a stale previous_champion
+        now = version_by_alias(name, CHAMPION)
+        if (str(now.version) if now is not None else None) != previous:
+            client.set_model_version_tag(name, version, "gate_decision", "aborted")
+            raise UserError(f"registry: {name} champion changed from v{previous or 'none'} to "
+                            f"v{now.version if now else 'none'} while v{version} was decided; run the promotion again")
+        client.set_registered_model_alias(name, CHAMPION, version)
+        client.set_model_version_tag(name, version, "gate_decision", action)
     log.info("registry: %s v%s %s (%s)", name, version, action, decision["reason"])
     return decision
 
