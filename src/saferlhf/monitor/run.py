@@ -28,10 +28,11 @@ log = logging.getLogger(__name__)
 def _window_or_fail(cfg: MonitorConfig) -> tuple:
     if not cfg.log:
         raise UserError("no prediction log given: pass --log <predictions.jsonl or its folder>")
-    df, stats = load_prediction_log(cfg.log)
+    now = datetime.now(timezone.utc)
+    df, stats = load_prediction_log(cfg.log, cfg.window, cfg.model_version, now)  # bounded by the window
     if cfg.model_version is not None:
         df = df[df["model_version"].astype(str) == cfg.model_version]
-    window = select_window(df, cfg.window)
+    window = select_window(df, cfg.window, now)
     if len(window) < cfg.min_records:
         where = f"the last {cfg.window}" if cfg.window and not cfg.window.strip().isdigit() else \
             f"window {cfg.window or 'all'}"
