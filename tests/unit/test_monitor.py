@@ -247,3 +247,29 @@ def test_endpoint_must_be_loopback_unless_allowed():
     assert check_endpoint("http://10.0.0.5:8000", allow_remote=True).endswith("/v1/score")
     with pytest.raises(UserError, match="http"):
         check_endpoint("127.0.0.1:8000")
+
+
+def test_reference_must_belong_to_the_logged_model_version(tmp_path, labels, reference):
+    """A bundle's reference is tied to its ONNX files by manifest.json; traffic of another version is refused."""
+    import shutil
+
+    from saferlhf.monitor.reference import check_reference_matches, reference_versions
+    from saferlhf.serve.bundle import file_sha256, write_manifest
+
+    bundle = tmp_path / "onnx"
+    bundle.mkdir()
+    (bundle / "model.onnx").write_bytes(b"graph of the served model")
+    shutil.copy(reference, bundle / "reference_scores.parquet")
+    write_manifest(bundle)
+    served = f"sha256:{file_sha256(bundle / 'model.onnx')[:12]}"
+    assert reference_versions(bundle / "reference_scores.parquet") == {served}
+    assert reference_versions(reference) is None  # a loose file: unknown, only warned about
+    check_reference_matches(bundle / "reference_scores.parquet", {served})
+    log = write_log(tmp_path / "p.jsonl", [{**r, "model_version": "sha256:000000000000"}
+                                           for r in log_records(labels, 40, seed=3)])
+    cfg = MonitorConfig(log=str(log), reference=str(bundle / "reference_scores.parquet"), min_records=30,
+                        output_dir=str(tmp_path / "mon"), tracking=False)
+    with pytest.raises(UserError, match=r"belongs to model version\(s\) \['sha256:.*holds \['sha256:000000000000'\]"):
+        run_monitor(cfg, Layout(tmp_path))
+    write_log(tmp_path / "p.jsonl", [{**r, "model_version": served} for r in log_records(labels, 40, seed=3)])
+    assert run_monitor(cfg, Layout(tmp_path))["records"] == 40  # its own traffic is checked as before

@@ -19,7 +19,7 @@ from saferlhf.errors import UserError
 from saferlhf.io import write_text
 from saferlhf.monitor.history import HISTORY_FILE, append_history, history_row
 from saferlhf.monitor.logs import load_prediction_log, select_window
-from saferlhf.monitor.reference import REFERENCE_FILE, load_reference
+from saferlhf.monitor.reference import REFERENCE_FILE, check_reference_matches, load_reference
 from saferlhf.monitor.report import run_drift_report
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,11 @@ def run_monitor(cfg: MonitorConfig, layout: Layout, registry=None) -> dict:
     `registry`: the RegistryConfig that says where MLflow runs go (default: its defaults + env)."""
     t0 = time.perf_counter()
     window, stats = _window_or_fail(cfg)
-    ref_spec = cfg.reference or str(layout.reward_model / REFERENCE_FILE)
+    # default: the served bundle's own reference (what the scorer's model was exported with), else the reward
+    # model's (an export from before bundles carried one)
+    bundle_ref = layout.reward_onnx / REFERENCE_FILE
+    ref_spec = cfg.reference or str(bundle_ref if bundle_ref.is_file() else layout.reward_model / REFERENCE_FILE)
+    check_reference_matches(ref_spec, {str(v) for v in window["model_version"].dropna().unique()})
     reference, ref_source = load_reference(ref_spec)
     if len(reference) < cfg.min_records:
         raise UserError(f"reference {ref_source} has {len(reference)} rows; at least min_records="
