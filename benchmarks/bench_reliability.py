@@ -95,7 +95,8 @@ def _get(url: str, path: str, headers: dict | None = None, timeout: float = 5) -
         return None, time.perf_counter() - t0
 
 
-def _post(url: str, path: str, body: bytes, headers: dict | None = None, timeout: float = 60) -> tuple[int | None, float]:
+def _post(url: str, path: str, body: bytes, headers: dict | None = None,
+          timeout: float = 60) -> tuple[int | None, float]:
     import urllib.error
     import urllib.request
 

@@ -3,7 +3,8 @@
 The bundle folder (default <reward_model>/onnx) holds everything the torch-free service needs:
 model.onnx, model.int8.onnx, tokenizer.json, reward_config.json, the model's drift reference
 reference_scores.parquet, export_report.json and manifest.json (sha256 of each served file; written only when
-parity passes, and a failed export removes its ONNX files, so it can be neither served nor registered). Parity is measured
+parity passes, and a failed export removes its ONNX files, so it can be neither served nor registered).
+Parity is measured
 end to end through the serving path (`tokenizers` + ONNX Runtime) against the PyTorch model on the test split,
 so a tokenizer mismatch fails the export just like a graph mismatch."""
 

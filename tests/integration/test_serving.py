@@ -218,8 +218,9 @@ TENSOR = st.fixed_dictionaries({"name": st.sampled_from(["prompt", "response", "
                                                  max_size=4)})
 V1 = st.fixed_dictionaries({"items": st.lists(st.fixed_dictionaries(
     {"prompt": TEXT | JSON, "response": TEXT | JSON}), max_size=10)}) | JSON
+OUTPUTS = st.lists(st.fixed_dictionaries({"name": JSON}))
 V2 = st.fixed_dictionaries({"inputs": st.lists(TENSOR, max_size=3)},
-                           optional={"id": TEXT | JSON, "outputs": st.lists(st.fixed_dictionaries({"name": JSON}))}) | JSON
+                           optional={"id": TEXT | JSON, "outputs": OUTPUTS}) | JSON
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -193,7 +193,8 @@ def test_bounded_read_keeps_what_the_window_needs_and_gives_the_same_window(tmp_
                 for r in recs]
 
     now = datetime.now(timezone.utc)
-    old = write_log(tmp_path / "predictions-20260101.jsonl", log_records(labels, 30, seed=5, end=now - timedelta(hours=30)))
+    old = write_log(tmp_path / "predictions-20260101.jsonl",
+                    log_records(labels, 30, seed=5, end=now - timedelta(hours=30)))
     t = (now - timedelta(hours=30)).timestamp()
     os.utime(old, (t, t))  # rotated 30 h ago: nothing in it can be in a 24 h window
     write_log(tmp_path / "predictions-20260102.jsonl",

@@ -115,14 +115,15 @@ def check_export(folder: Path) -> dict[str, str]:
     try:
         report = json.loads(report_path.read_text())
     except FileNotFoundError:
-        raise UserError(f"{report_path}: missing; export with `saferlhf reward export-onnx` before registering") from None
+        raise UserError(f"{report_path}: missing; export with `saferlhf reward export-onnx` before "
+                        "registering") from None
     except json.JSONDecodeError as e:
         raise UserError(f"{report_path}: invalid JSON ({e.msg})") from None
     if report.get("passed") is not True:
         failed = [f"{k} (max abs diff {report[k].get('max_abs_diff')}, tolerance {report[k].get('tolerance')})"
                   for k in ("fp32", "int8") if isinstance(report.get(k), dict) and not report[k].get("passed")]
-        raise UserError(f"{report_path}: the export failed its parity check{': ' + ', '.join(failed) if failed else ''}; "
-                        "refusing to register it")
+        which = f": {', '.join(failed)}" if failed else ""
+        raise UserError(f"{report_path}: the export failed its parity check{which}; refusing to register it")
     manifest = verify_manifest(folder)
     if manifest is None or manifest != report.get("manifest"):
         raise UserError(f"{folder}: {MANIFEST_FILE} is missing or differs from {EXPORT_REPORT}; the files are not "
@@ -164,7 +165,8 @@ def load_bundle(folder: Path, precision: str = "auto", version: str | None = Non
     manifest = verify_manifest(folder, (tags or {}).get(MANIFEST_TAG) if tags is not None else None)
     if manifest is not None:
         if onnx_path.name not in manifest:
-            raise UserError(f"{onnx_path}: not listed in {folder / MANIFEST_FILE}; refusing to serve an unverified file")
+            raise UserError(f"{onnx_path}: not listed in {folder / MANIFEST_FILE}; refusing to serve an unverified "
+                            "file")
         digest = manifest[onnx_path.name]
     elif tags is not None:  # registered before manifests: the tag of the file actually served
         # onnx_sha256 hashes the file named by onnx_file (INT8 when exported), so fp32 needs its own tag
