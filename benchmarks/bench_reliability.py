@@ -7,6 +7,8 @@ Everything runs against real `saferlhf serve` processes on loopback:
             120 MB chunked body without / with the token, a 440k-item body, four of those in parallel while a
             prober hits /v2/health/live, 300 slow-header connections, a 20 MB header, bad V2 input classes
   disk-full the prediction log on /dev/full: status codes of scoring requests and of readiness
+  monitor   `saferlhf monitor --window 24h` over 1,000,000 records in ten daily files: its peak RSS, and the
+            same verdict as on the last day's file alone
 Timings on a shared machine are only comparable within one run."""
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_monitor import monitor_long_log  # noqa: E402
 from bench_serve import _free_port  # noqa: E402  (one free-port helper for the benchmarks)
 
 TOKEN = "bench-token"
@@ -352,7 +355,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--slow-connections", type=int, default=300)
     ap.add_argument("--read-timeout-s", type=float, default=5.0, help="the scorer's --read-timeout-s in the attacks")
-    ap.add_argument("--only", default="soak,kill,attacks,disk_full")
+    ap.add_argument("--monitor-records", type=int, default=1_000_000)
+    ap.add_argument("--only", default="soak,kill,attacks,disk_full,monitor")
     ap.add_argument("--out", default="outputs/bench/reliability.json")
     args = ap.parse_args()
     parts = set(args.only.split(","))
@@ -363,7 +367,8 @@ def main() -> None:
         steps = [("soak", lambda: soak(args.model, tmp, args.requests, args.concurrency, kill=False)),
                  ("kill", lambda: soak(args.model, tmp, args.requests, args.concurrency, kill=True)),
                  ("attacks", lambda: attacks(args.model, tmp, args.slow_connections, args.read_timeout_s)),
-                 ("disk_full", lambda: disk_full(args.model, tmp))]
+                 ("disk_full", lambda: disk_full(args.model, tmp)),
+                 ("monitor", lambda: monitor_long_log(args.model, tmp, args.monitor_records))]
         for name, fn in steps:
             if name in parts:
                 t0 = time.perf_counter()
