@@ -133,10 +133,14 @@ BAD = [  # (name, path, raw body or JSON, headers, status)
     ("V2 unknown model", "/v2/models/nope/infer", _infer_body([("a", "b")]), None, 404),
     ("V2 lone-surrogate id", INFER, b'{"id": "\\ud800", "inputs": [{"name": "prompt", "shape": [1], "datatype": '
      b'"BYTES", "data": ["a"]}, {"name": "response", "shape": [1], "datatype": "BYTES", "data": ["b"]}]}', None, 400),
+    ("V2 data nested 40 deep", INFER, b'{"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": '
+     + b"[" * 40 + b'"a"' + b"]" * 40 + b"}]}", None, 400),  # deeper than 32
+    # 600 / 3000 `[` are more JSON elements than 8 items can need: counted first, 413 (they were a 500 and a
+    # 400 with the wrong message)
     ("V2 data nested 600 deep", INFER, b'{"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": '
-     + b"[" * 600 + b'"a"' + b"]" * 600 + b"}]}", None, 400),
+     + b"[" * 600 + b'"a"' + b"]" * 600 + b"}]}", None, 413),
     ("V2 data nested 3000 deep", INFER, b'{"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": '
-     + b"[" * 3000 + b'"a"' + b"]" * 3000 + b"}]}", None, 400),
+     + b"[" * 3000 + b'"a"' + b"]" * 3000 + b"}]}", None, 413),
     ("V2 nesting deeper than shape", INFER, {"inputs": [
         {"name": "prompt", "shape": [1], "datatype": "BYTES", "data": [[["a"]]]},
         {"name": "response", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}, None, 400),
