@@ -215,12 +215,13 @@ def chunked(url: str, total: int, headers: dict | None = None) -> dict:
         got.set()
 
     threading.Thread(target=reader, daemon=True).start()
-    chunk = b'{"items": ["' + b"x" * 65000 + b'"'
+    chunk = b'{"items": [{"prompt": "'  # then one endless string: only the byte cap can stop it
     sent, t0 = 0, time.perf_counter()
     with contextlib.suppress(OSError):
         while sent < total and not got.is_set():
             sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             sent += len(chunk)
+            chunk = b"x" * 65536
     got.wait(60)
     took = time.perf_counter() - t0
     sock.close()

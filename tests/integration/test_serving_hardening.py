@@ -38,11 +38,12 @@ def _chunked_upload(url: str, path: str, total: int, headers: dict[str, str] | N
         got.set()
 
     threading.Thread(target=reader, daemon=True).start()
-    chunk = b'{"items": [' + b'"' + b"x" * 65000 + b'"'
+    chunk = b'{"items": [{"prompt": "'  # then one endless string: only the byte cap can stop it
     with contextlib.suppress(OSError):  # the server may close mid-upload: that is the point
         while sent[0] < total and not got.is_set():
             sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             sent[0] += len(chunk)
+            chunk = b"x" * 65536
         got.wait(30)
     sock.close()
     assert answer, "no answer from the server"
