@@ -32,9 +32,10 @@ def _chunked_upload(url: str, path: str, total: int, headers: dict[str, str] | N
     got = threading.Event()
 
     def reader():
-        while (data := sock.recv(65536)):
-            answer.extend(data)
-            got.set()
+        with contextlib.suppress(OSError):  # a reset after the answer
+            while (data := sock.recv(65536)):
+                answer.extend(data)
+                got.set()
         got.set()
 
     threading.Thread(target=reader, daemon=True).start()
