@@ -72,12 +72,6 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def hwm_mb(pid: int) -> float:
-    """Peak RSS (VmHWM) of a process, MB."""
-    text = Path(f"/proc/{pid}/status").read_text()
-    return int(next(x.split()[1] for x in text.splitlines() if x.startswith("VmHWM"))) / 1024
-
-
 def workers(pid: int) -> list[int]:
     """uvicorn's spawned worker processes under `pid` (not multiprocessing's resource tracker)."""
     out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True).stdout
@@ -198,13 +192,16 @@ def soak(model: str, tmp: Path, requests: int, concurrency: int, kill: bool) -> 
 
 
 # ---------------------------------------------------------------- attacks
-def chunked(url: str, total: int, headers: dict | None = None) -> dict:
-    """Send `total` bytes chunked (64 KB chunks) until the server answers; status, seconds, bytes sent."""
+def upload(url: str, body: bytes | None, headers: dict | None = None, chunked_total: int = 0) -> dict:
+    """POST over a raw socket, reading the answer while still sending (a server that answers early and closes
+    breaks an ordinary client's send): `body` with Content-Length, or `chunked_total` bytes of one endless JSON
+    string in 64 KB chunks. Status, seconds until answered, MB sent by then."""
     host, port = url.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)), timeout=60)
     head = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    sock.sendall(f"POST /v1/score HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n{head}"
-                 "Transfer-Encoding: chunked\r\n\r\n".encode())
+    framing = "Transfer-Encoding: chunked" if body is None else f"Content-Length: {len(body)}"
+    sock.sendall(f"POST /v1/score HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n{head}{framing}"
+                 "\r\n\r\n".encode())
     answer, got = bytearray(), threading.Event()
 
     def reader():
@@ -215,13 +212,20 @@ def chunked(url: str, total: int, headers: dict | None = None) -> dict:
         got.set()
 
     threading.Thread(target=reader, daemon=True).start()
-    chunk = b'{"items": [{"prompt": "'  # then one endless string: only the byte cap can stop it
     sent, t0 = 0, time.perf_counter()
     with contextlib.suppress(OSError):
-        while sent < total and not got.is_set():
-            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            sent += len(chunk)
-            chunk = b"x" * 65536
+        if body is None:
+            chunk = b'{"items": [{"prompt": "'  # then one endless string: only the byte cap can stop it
+            while sent < chunked_total and not got.is_set():
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+                chunk = b"x" * 65536
+        else:
+            for i in range(0, len(body), 65536):
+                if got.is_set():
+                    break
+                sock.sendall(body[i:i + 65536])
+                sent = i + 65536
     got.wait(60)
     took = time.perf_counter() - t0
     sock.close()
@@ -229,10 +233,32 @@ def chunked(url: str, total: int, headers: dict | None = None) -> dict:
     return {"status": status, "seconds": round(took, 3), "mb_sent_before_answer": round(sent / 1e6, 1)}
 
 
+def chunked(url: str, total: int, headers: dict | None = None) -> dict:
+    return upload(url, None, headers, chunked_total=total)
+
+
+def _rss_mb(pid: int) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(next(x.split()[1] for x in text.splitlines() if x.startswith("VmRSS"))) / 1024
+
+
 def measured(pid: int, fn, *args) -> dict:
-    before = hwm_mb(pid)
-    out = fn(*args)
-    return {**out, "peak_rss_growth_mb": round(hwm_mb(pid) - before, 1)}
+    """fn(*args) while sampling the server's RSS every 5 ms: growth of its peak over the RSS before."""
+    before, peak, done = _rss_mb(pid), [0.0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_mb(pid))
+            time.sleep(0.005)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        out = fn(*args)
+    finally:
+        done.set()
+        t.join()
+    return {**out, "rss_before_mb": round(before, 1), "peak_rss_growth_mb": round(max(peak[0] - before, 0.0), 1)}
 
 
 def many_items_body(n: int = 440_000) -> bytes:
@@ -250,7 +276,7 @@ def parallel_with_prober(url: str, n: int = 4) -> dict:
     t = threading.Thread(target=prober)
     t.start()
     results: list = [None] * n
-    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, _post(url, "/v1/score", body, AUTH)))
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, upload(url, body, AUTH)))
                for i in range(n)]
     for th in threads:
         th.start()
@@ -258,7 +284,7 @@ def parallel_with_prober(url: str, n: int = 4) -> dict:
         th.join()
     stop_probe.set()
     t.join()
-    return {"statuses": [r[0] for r in results], "max_seconds": round(max(r[1] for r in results), 3),
+    return {"statuses": [r["status"] for r in results], "max_seconds": round(max(r["seconds"] for r in results), 3),
             "probes": len(probes), "max_probe_seconds": round(max(probes), 3)}
 
 
@@ -321,8 +347,7 @@ def attacks(model: str, tmp: Path, slow_n: int, read_timeout: float) -> dict:
         out = {
             "chunked_120mb_no_token": measured(pid, chunked, url, 120_000_000),
             "chunked_120mb_with_token": measured(pid, chunked, url, 120_000_000, AUTH),
-            "items_440k": measured(pid, lambda: dict(zip(("status", "seconds"), _post(url, "/v1/score",
-                                                                                      many_items_body(), AUTH)))),
+            "items_440k": measured(pid, upload, url, many_items_body(), AUTH),
             "items_440k_x4_with_prober": measured(pid, parallel_with_prober, url),
             "slow_header_connections": measured(pid, slow_connections, url, slow_n, read_timeout),
             "header_20mb": measured(pid, big_header, url),
