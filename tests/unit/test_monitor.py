@@ -272,5 +272,8 @@ def test_reference_must_belong_to_the_logged_model_version(tmp_path, labels, ref
                         output_dir=str(tmp_path / "mon"), tracking=False)
     with pytest.raises(UserError, match=r"belongs to model version\(s\) \['sha256:.*holds \['sha256:000000000000'\]"):
         run_monitor(cfg, Layout(tmp_path))
-    write_log(tmp_path / "p.jsonl", [{**r, "model_version": served} for r in log_records(labels, 40, seed=3)])
-    assert run_monitor(cfg, Layout(tmp_path))["records"] == 40  # its own traffic is checked as before
+    mixed = [{**r, "model_version": served} for r in log_records(labels, 40, seed=3)]
+    write_log(tmp_path / "p.jsonl", mixed + [{**r, "model_version": "sha256:000000000000"}
+                                             for r in log_records(labels, 25, seed=4)])
+    summary = run_monitor(cfg, Layout(tmp_path))  # after a rollout: only the reference's own version is judged
+    assert summary["records"] == 40 and summary["model_versions"] == [served]

@@ -139,15 +139,19 @@ def reference_versions(spec: str | Path) -> set[str] | None:
     return {f"sha256:{files[n][:12]}" for n in (FP32_FILE, INT8_FILE) if n in files}
 
 
-def check_reference_matches(spec: str | Path, logged: set[str]) -> None:
-    """UserError when the reference belongs to other model versions than the window's (issue 15: retraining
-    without re-exporting made normal traffic fail as drift against the new model's reference)."""
+def check_reference_matches(spec: str | Path, logged: set[str]) -> set[str] | None:
+    """The reference's model versions present in the window (the caller keeps only their records); UserError
+    when the window holds none of them (issue 15: retraining without re-exporting made normal traffic fail as
+    drift against the new model's reference). None when the reference's versions cannot be known."""
     owners = reference_versions(spec)
     if owners is None:
         log.warning("reference %s: cannot tell which model version it belongs to; not checked against the log", spec)
-        return
-    foreign = sorted(logged - owners)
-    if foreign:
+        return None
+    if not logged & owners:
         raise UserError(f"reference {spec} belongs to model version(s) {sorted(owners)}, but the log window holds "
-                        f"{foreign}: use the served model's own reference (its export bundle, or "
+                        f"{sorted(logged)}: use the served model's own reference (its export bundle, or "
                         "models:/<name>@<alias>), or --model-version to check one version")
+    if logged - owners:  # e.g. just after a rollout: the other version's traffic is not judged by this reference
+        log.warning("monitor: leaving out records of model version(s) %s (the reference belongs to %s)",
+                    sorted(logged - owners), sorted(owners))
+    return logged & owners

@@ -96,7 +96,13 @@ def run_monitor(cfg: MonitorConfig, layout: Layout, registry=None) -> dict:
     # model's (an export from before bundles carried one)
     bundle_ref = layout.reward_onnx / REFERENCE_FILE
     ref_spec = cfg.reference or str(bundle_ref if bundle_ref.is_file() else layout.reward_model / REFERENCE_FILE)
-    check_reference_matches(ref_spec, {str(v) for v in window["model_version"].dropna().unique()})
+    own = check_reference_matches(ref_spec, {str(v) for v in window["model_version"].dropna().unique()})
+    if own is not None:
+        window = window[window["model_version"].astype(str).isin(own)]
+        if len(window) < cfg.min_records:
+            raise UserError(f"window {cfg.window or 'all'} of {cfg.log} holds {len(window)} record(s) of the "
+                            f"reference's model version(s) {sorted(own)}; the monitor needs at least "
+                            f"min_records={cfg.min_records}")
     reference, ref_source = load_reference(ref_spec)
     if len(reference) < cfg.min_records:
         raise UserError(f"reference {ref_source} has {len(reference)} rows; at least min_records="
