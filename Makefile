@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 .PHONY: venv demo demo-stages test test-fast bench-reward clean help
 .PHONY: bench-monitor
 .PHONY: bench-rl
-.PHONY: export-onnx serve bench-serve
+.PHONY: export-onnx serve bench-serve bench-reliability
 .PHONY: image-serve image-pipeline push-images
 .PHONY: dashboard screenshots
 .PHONY: mlflow-ui
@@ -67,6 +67,10 @@ serve: $(STAMP)  ## scoring service (KServe V2 + /v1/score) on 127.0.0.1:8000; e
 bench-serve: $(STAMP)  ## load test: PyTorch eager vs ONNX fp32 vs INT8 at 1/16/64 clients -> outputs/bench/serve.json
 	@test -f $(ONNX_BUNDLE)/model.int8.onnx || $(BIN)/saferlhf --config $(CONFIG) reward export-onnx --quantize int8
 	$(BIN)/python benchmarks/bench_serve.py --model $(ONNX_BUNDLE)
+
+bench-reliability: $(STAMP)  ## scorer soak (10k requests, kill -9 a worker), attacks, full log disk -> outputs/bench/reliability.json
+	@test -f $(ONNX_BUNDLE)/model.onnx || $(BIN)/saferlhf --config $(CONFIG) reward export-onnx --quantize int8
+	$(BIN)/python benchmarks/bench_reliability.py --model $(ONNX_BUNDLE)
 
 bench-monitor: $(STAMP)  ## drift monitor on 100,000 logged predictions (<= 60 s) -> outputs/bench/monitor.json
 	$(BIN)/python benchmarks/bench_monitor.py --config $(CONFIG)

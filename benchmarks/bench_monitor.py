@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import platform
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +30,8 @@ from saferlhf.monitor import run_monitor
 from saferlhf.monitor.reference import REFERENCE_FILE
 from saferlhf.reward.evaluate import reference_frame
 from saferlhf.signals import DEFAULT_WEIGHTS, SIGNALS, combined_reward
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def reference_path(layout: Layout, out: Path) -> tuple[Path, str]:
@@ -70,6 +74,62 @@ def synthetic(ref: pd.DataFrame, n: int, seed: int, surge: bool) -> tuple[np.nda
         scores[hit, 1] = rng.uniform(0.4, 0.9, hit.sum())  # toxicity rises
     lengths = pick[["prompt_length", "response_length"]].to_numpy()
     return scores, lengths
+
+
+# ---------------------------------------------------------------- a long log (bench_reliability: 1M records)
+def _write_days(folder: Path, scores, lengths, days: int, now: datetime) -> None:
+    """The records spread evenly over `days` days, one rotated file per day (mtime = its last record), the
+    newest day in predictions.jsonl; scorer record schema and timestamp format."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n, reward = len(scores), combined_reward(scores, DEFAULT_WEIGHTS)
+    per_day = n // days
+    for d in range(days):  # d = days ago, oldest first
+        lo, hi = (days - 1 - d) * per_day, (days - d) * per_day
+        end = now - timedelta(days=d)
+        f = folder / ("predictions.jsonl" if d == 0 else f"predictions-{end:%Y%m%dT%H%M%S}000000Z.jsonl")
+        with f.open("w") as fh:
+            for k, i in enumerate(range(lo, hi)):
+                ts = end - timedelta(seconds=86_000 * (hi - lo - k) / (hi - lo))
+                fh.write(json.dumps({"timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z",
+                                     "model_version": "1", **dict(zip(SIGNALS, scores[i].tolist())),
+                                     "reward": float(reward[i]), "prompt_length": int(lengths[i, 0]),
+                                     "response_length": int(lengths[i, 1]), "refusal": False}) + "\n")
+        os.utime(f, (end.timestamp(), end.timestamp()))
+
+
+def _monitor(log: Path, reference: Path, out: Path) -> dict:
+    """`saferlhf monitor --window 24h` in its own process: verdict, records, seconds, its peak RSS."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFERLHF_")} | {"SAFERLHF_TRACKING": "0"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "saferlhf.cli", "monitor", "run", "--log", str(log), "--reference",
+                             str(reference), "--window", "24h", "--output-dir", str(out), "--no-tracking"],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    summary = json.loads((out / "latest.json").read_text())["summary"] if (out / "latest.json").is_file() else {}
+    return {"exit_code": proc.returncode, "passed": summary.get("passed"), "records": summary.get("records"),
+            "drifted_columns": summary.get("drifted_columns"), "seconds": round(time.perf_counter() - t0, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def monitor_long_log(model: str, tmp: Path, records: int, days: int = 10) -> dict:
+    """The monitor on `records` records over `days` daily files vs on the window's file alone."""
+    from saferlhf.serve.bundle import REFERENCE_FILE, find_bundle_dir
+
+    reference = tmp / REFERENCE_FILE  # a loose copy: the synthetic records are not the bundle's own version
+    reference.write_bytes((find_bundle_dir(Path(model)) / REFERENCE_FILE).read_bytes())
+    scores, lengths = synthetic(pd.read_parquet(reference), records, seed=1, surge=False)
+    now = datetime.now(timezone.utc)
+    _write_days(tmp / "long-log", scores, lengths, days, now)
+    window_only = tmp / "window-log"  # the last day alone: what the verdict must equal
+    window_only.mkdir()
+    os.link(tmp / "long-log" / "predictions.jsonl", window_only / "predictions.jsonl")
+    full = _monitor(tmp / "long-log", reference, tmp / "mon-full")
+    alone = _monitor(window_only, reference, tmp / "mon-window")
+    return {"records_logged": records, "days": days, "window": "24h", "full_log": full, "window_alone": alone,
+            "same_verdict": (full["passed"], full["records"], full["drifted_columns"])
+            == (alone["passed"], alone["records"], alone["drifted_columns"]),
+            "cronjob_memory_limit_mb": 2048}
 
 
 def main() -> None:

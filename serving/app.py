@@ -21,6 +21,7 @@ import saferlhf
 from saferlhf.serve import binary, v2
 from saferlhf.serve.service import ScoringService
 from saferlhf.signals import SIGNALS
+from serving.guard import RequestGuard, max_body_bytes
 from serving.metrics import MetricsMiddleware, ServiceMetrics
 from serving.schemas import (ErrorResponse, InferRequest, InferResponse, ItemScores, ModelMetadata, ScoreRequest,
                              ScoreResponse, ServerMetadata)
@@ -38,7 +39,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service = await run_in_threadpool(ScoringService.build, settings.service_config(), settings.output_root,
-                                          on_batch=metrics.observe_batch, on_scores=metrics.observe_scores)
+                                          on_batch=metrics.observe_batch, on_scores=metrics.observe_scores,
+                                          on_log_error=metrics.log_dropped.inc)
         await service.start()
         app.state.service = service
         grpc = None
@@ -58,41 +60,21 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     name = settings.model_name
     endpoints = {"/v2", "/v2/health/live", "/v2/health/ready", f"/v2/models/{name}", f"/v2/models/{name}/ready",
                  f"/v2/models/{name}/infer", "/v1/score", "/metrics"}
-    app.state.max_body_bytes = _max_body_bytes(settings)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=app.state.max_body_bytes)
+    app.state.max_body_bytes = max_body_bytes(settings.max_items, settings.max_chars)  # REST and gRPC
+    app.add_middleware(RequestGuard, max_items=settings.max_items, max_chars=settings.max_chars,
+                       token=settings.token)
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=endpoints)
     _add_error_handlers(app)
     _add_routes(app, settings, metrics)
     return app
 
 
-def _max_body_bytes(s: ServeSettings) -> int:
-    # worst case JSON: every character escaped as \\uXXXX\\uXXXX (12 bytes), plus field names and framing
-    return 65536 + s.max_items * 2 * (12 * s.max_chars + 256)
-
-
-class BodyLimitMiddleware:
-    """Refuse a declared body larger than any valid request before reading it (413)."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if not length.isdigit() or int(length) > self.max_bytes:
-                msg = (f"request body of {length.decode(errors='replace')} bytes is over the limit of "
-                       f"{self.max_bytes}" if length.isdigit() else "invalid Content-Length header")
-                resp = JSONResponse({"error": msg}, status_code=413 if length.isdigit() else 400)
-                return await resp(scope, receive, send)
-        return await self.app(scope, receive, send)
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(v2.RequestError)
     async def _request_error(request: Request, exc: v2.RequestError):
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        retry = getattr(exc, "retry_after", None)  # batcher.Overloaded: 503 the client may retry
+        return JSONResponse({"error": str(exc)}, status_code=exc.status,
+                            headers={"Retry-After": str(retry)} if retry is not None else None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
@@ -108,13 +90,14 @@ def _add_error_handlers(app: FastAPI) -> None:
         for e in errs[:5]:
             loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
             parts.append(f"{loc}: {e.get('msg', 'invalid')}")
-        return JSONResponse({"error": "; ".join(parts)}, status_code=422)
+        # a field name may hold a lone surrogate: escape it, or encoding the answer would fail (a 500)
+        return JSONResponse({"error": "; ".join(parts).encode("utf-8", "backslashreplace").decode()}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         detail = str(exc.detail)
         if exc.status_code == 400 and "parsing the body" in detail:  # FastAPI's message for undecodable bytes
-            detail = "request body is not valid UTF-8 JSON"
+            detail = "request body is not valid UTF-8 JSON (or holds a number of more than 4300 digits)"
         return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
@@ -133,12 +116,6 @@ async def _check_model(request: Request, model_name: str) -> None:
     served = request.app.state.settings.model_name
     if model_name != served:
         raise v2.RequestError(f"model {model_name!r} not found; this server serves {served!r}", 404)
-
-
-async def _require_token(request: Request) -> None:
-    if not request.app.state.settings.bearer_ok(request.headers.get("authorization")):
-        raise StarletteHTTPException(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
-                                     headers={"WWW-Authenticate": "Bearer"})
 
 
 _INFER_DOC = {"requestBody": {"required": True, "description": (
@@ -165,15 +142,19 @@ async def _read_infer(request: Request) -> tuple[InferRequest, bytes]:
 
 
 def _add_routes(app: FastAPI, settings: ServeSettings, metrics: ServiceMetrics) -> None:
-    @app.get("/v2/health/live")
-    async def live() -> dict:
+    @app.get("/v2/health/live", responses={503: {"model": ErrorResponse}})
+    async def live(request: Request):
+        service = getattr(request.app.state, "service", None)
+        if service is not None and not service.live:
+            return JSONResponse({"error": service.not_ready_reason(), "live": False}, status_code=503)
         return {"live": True}
 
     @app.get("/v2/health/ready", responses={503: {"model": ErrorResponse}})
     async def ready(request: Request):
         service = getattr(request.app.state, "service", None)
-        if service is None or not service.ready:
-            return JSONResponse({"error": "model not loaded yet", "ready": False}, status_code=503)
+        why = "model not loaded yet" if service is None else service.not_ready_reason()
+        if why is not None:
+            return JSONResponse({"error": why, "ready": False}, status_code=503)
         return {"ready": True}
 
     @app.get("/v2", response_model=ServerMetadata)
@@ -193,10 +174,11 @@ def _add_routes(app: FastAPI, settings: ServeSettings, metrics: ServiceMetrics) 
         return {"name": model_name, "ready": _service(request).ready}
 
     @app.post("/v2/models/{model_name}/infer", response_model=InferResponse, responses=ERRORS,
-              dependencies=[Depends(_require_token), *model_dep], openapi_extra=_INFER_DOC)
+              dependencies=model_dep, openapi_extra=_INFER_DOC)  # the bearer token: RequestGuard, before the body
     async def infer(model_name: str, request: Request) -> Response:
         service = _service(request)
         body, tail = await _read_infer(request)
+        v2.check_unicode(body.id, "id")  # echoed back: must encode
         plan = v2.requested_outputs([o.model_dump() for o in body.outputs or []], body.parameters)
         inputs = [t.model_dump() for t in body.inputs]
         binary.attach_binary_inputs(inputs, tail)
@@ -210,7 +192,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings, metrics: ServiceMetrics) 
         return Response(content, media_type="application/octet-stream",
                         headers={"Inference-Header-Content-Length": str(header_length)})
 
-    @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS, dependencies=[Depends(_require_token)])
+    @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS)
     async def score(body: ScoreRequest, request: Request) -> ScoreResponse:
         service = _service(request)
         scores, rewards = await service.score([i.prompt for i in body.items], [i.response for i in body.items])

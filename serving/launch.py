@@ -3,6 +3,7 @@ starts), hand the resolved settings to uvicorn workers through the environment, 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -11,7 +12,9 @@ from pathlib import Path
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import ServeConfig
 from saferlhf.serve.bundle import resolve_model
-from serving.settings import ENV_PREFIX
+from saferlhf.serve.service import check_auth
+from serving.protocol import ConnectionLimits, GuardedHttpToolsProtocol
+from serving.settings import ENV_PREFIX, TOKEN_ENV
 
 log = logging.getLogger("saferlhf.serving")
 
@@ -29,6 +32,7 @@ def settings_env(cfg: ServeConfig, output_root: Path) -> dict[str, str]:
 def serve(cfg: ServeConfig, output_root: Path) -> None:
     import uvicorn
 
+    check_auth(cfg.host, os.environ.get(TOKEN_ENV), cfg.auth)  # before any download: one clear line
     layout = Layout(Path(output_root))
     if cfg.model and cfg.model.startswith("models:/"):
         # download and verify once here; the workers then load the verified local copy
@@ -39,6 +43,9 @@ def serve(cfg: ServeConfig, output_root: Path) -> None:
     os.environ.update(settings_env(cfg, layout.root))
     grpc = f", gRPC on {cfg.host}:{cfg.grpc_port}" if cfg.grpc_port else ""
     log.info("scoring service on http://%s:%d%s (%d worker(s))", cfg.host, cfg.port, grpc, cfg.workers)
+    limits = ConnectionLimits(max_header_bytes=cfg.max_header_bytes, read_timeout_s=cfg.read_timeout_s)
     uvicorn.run("serving.app:create_app", factory=True, host=cfg.host, port=cfg.port, workers=cfg.workers,
                 app_dir=str(Path(__file__).resolve().parents[1]), access_log=False, log_level="info",
-                timeout_graceful_shutdown=30)
+                timeout_graceful_shutdown=30, http=functools.partial(GuardedHttpToolsProtocol, limits=limits),
+                limit_concurrency=cfg.max_connections, timeout_keep_alive=cfg.keep_alive_s,
+                h11_max_incomplete_event_size=cfg.max_header_bytes)

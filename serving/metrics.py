@@ -29,6 +29,8 @@ class ServiceMetrics:
         self.items = Counter("saferlhf_scored_items", "Scored (prompt, response) items", registry=r)
         self.scores = Histogram("saferlhf_score", "Score distribution per signal", ["signal"],
                                 buckets=_SCORE_BUCKETS, registry=r)
+        self.log_dropped = Counter("saferlhf_log_dropped_records", "Scored items whose prediction-log record "
+                                   "could not be written (their requests were answered 503)", registry=r)
         self.reward = Histogram("saferlhf_reward", "Combined reward distribution",
                                 buckets=(-2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5), registry=r)
 

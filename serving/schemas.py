@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 
 class _Body(BaseModel):
@@ -53,8 +53,8 @@ class InferRequestedOutput(_Body):
 class InferRequest(_Body):
     id: StrictStr | None = None
     parameters: dict[str, Any] | None = None
-    inputs: list[InferInputTensor]
-    outputs: list[InferRequestedOutput] | None = None
+    inputs: list[InferInputTensor] = Field(max_length=8)  # two are needed; room for a clear "given twice"
+    outputs: list[InferRequestedOutput] | None = Field(None, max_length=8)
 
 
 class InferOutputTensor(BaseModel):

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import hmac
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from saferlhf.config import ServeConfig
+from saferlhf.serve.service import check_auth
 
 ENV_PREFIX = "SAFERLHF_SERVE_"
 TOKEN_ENV = "SAFERLHF_API_TOKEN"
@@ -22,7 +23,17 @@ class ServeSettings(ServeConfig, BaseSettings):
     output_root: str = "outputs"
     """Root of outputs/: default model, prediction log and download cache live under it."""
     api_token: SecretStr | None = Field(None, validation_alias=AliasChoices(TOKEN_ENV, "api_token"))
-    """Bearer token required on scoring requests (empty = no auth)."""
+    """Bearer token required on every path but the health probes (see `auth`)."""
+
+    @model_validator(mode="after")
+    def _auth_is_deliberate(self) -> ServeSettings:
+        check_auth(self.host, None if self.api_token is None else self.api_token.get_secret_value(), self.auth)
+        return self
+
+    @property
+    def token(self) -> str | None:
+        """The token the server enforces (None: no auth)."""
+        return self.api_token.get_secret_value() if self.auth and self.api_token is not None else None
 
     def service_config(self) -> ServeConfig:
         """The plain stage config (without the settings-only fields)."""
@@ -30,7 +41,7 @@ class ServeSettings(ServeConfig, BaseSettings):
 
     def bearer_ok(self, authorization: str | None) -> bool:
         """Whether an `Authorization` value (HTTP header or gRPC metadata) carries the token; True when auth is off."""
-        token = self.api_token.get_secret_value() if self.api_token is not None else ""
+        token = self.token  # the one the server enforces (None when auth is off)
         if not token:
             return True
         scheme, _, given = (authorization or "").partition(" ")

@@ -45,6 +45,12 @@ c2.markdown("**Gate metrics**")
 c2.dataframe(metrics, hide_index=True)
 
 st.subheader("Change the champion")
+operator = dl.operator_identity()
+if operator is None:
+    st.info(f"Registry actions are disabled: no operator identity is configured (set {dl.OPERATOR_ENV} for this "
+            "dashboard; every change is recorded with it).")
+else:
+    st.caption(f"Acting as **{operator}** (recorded on the version).")
 with st.form("registry_action"):
     action = st.radio("Action", ["promote", "rollback"], horizontal=True,
                       format_func={"promote": f"Promote {model} v{version} to champion",
@@ -52,7 +58,7 @@ with st.form("registry_action"):
     force = st.checkbox("Override failing gates (forced promotion)")
     reason = st.text_input("Reason (recorded on the version)")
     confirm = st.checkbox("I confirm this change to the production alias")
-    submitted = st.form_submit_button("Apply")
+    submitted = st.form_submit_button("Apply", disabled=operator is None)
 
 if submitted:
     if not confirm:
@@ -62,9 +68,10 @@ if submitted:
     else:
         try:
             if action == "promote":
-                result = dl.promote_version(ui.config().registry, ui.layout(), model, int(version), reason, force)
+                result = dl.promote_version(ui.config().registry, ui.layout(), model, int(version), reason, force,
+                                            operator)
             else:
-                result = dl.rollback_model(ui.config().registry, ui.layout(), model, reason)
+                result = dl.rollback_model(ui.config().registry, ui.layout(), model, reason, operator)
         except UserError as e:
             st.error(str(e))
         else:  # re-read the registry and show the outcome at the top of the fresh page

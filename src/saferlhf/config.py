@@ -423,7 +423,9 @@ class ServeConfig(StageConfig):
     backend: Literal["onnx", "torch"] = "onnx"
     """`onnx` (ONNX Runtime, torch-free); `torch` = PyTorch-eager baseline for benchmarks only (imports torch)."""
     host: str = "127.0.0.1"
-    """Address to bind (0.0.0.0 inside a container)."""
+    """Address to bind (0.0.0.0 inside a container; off loopback a token is required unless --no-auth)."""
+    auth: bool = True
+    """Require the bearer token from SAFERLHF_API_TOKEN on every path but the health probes; without a token only a loopback address may be served. --no-auth serves any address without a token, on purpose."""
     port: int = Field(8000, ge=1, le=65535)
     """TCP port."""
     grpc_port: int | None = Field(None, ge=1, le=65535)
@@ -438,6 +440,20 @@ class ServeConfig(StageConfig):
     """Micro-batching: most items coalesced into one model call (1 = no batching)."""
     max_wait_ms: float = Field(2.0, ge=0, le=1000)
     """Micro-batching: longest wait for more requests after the first one arrives, in milliseconds."""
+    max_connections: int = Field(1024, ge=1)
+    """Open connections per worker; past it new requests are answered 503 (uvicorn limit_concurrency)."""
+    max_header_bytes: int = Field(65536, ge=1024)
+    """Most bytes of request headers; more is answered 431 and the connection closed."""
+    read_timeout_s: float = Field(20.0, gt=0)
+    """A request must arrive whole (headers and body) within this many seconds of the connection opening or of its first byte; else the connection is closed (408)."""
+    keep_alive_s: int = Field(5, ge=1)
+    """Idle keep-alive connections are closed after this many seconds."""
+    max_queue_items: int = Field(1024, ge=1)
+    """Most items waiting for the model in one worker; a request that would pass it is answered 503 + Retry-After at once (bounded memory and latency under overload)."""
+    request_timeout_s: float = Field(30.0, gt=0)
+    """Longest a request waits for its scores; then 503 (the client retries on another replica)."""
+    model_stall_s: float = Field(30.0, gt=0)
+    """A model call running longer than this marks the worker not ready and not live (the kubelet restarts a hung worker)."""
     chunk_size: int = Field(1, ge=1)
     """Items per ONNX Runtime run inside a coalesced batch (sorted by length); 1 = no padding and INT8 scores independent of batch-mates."""
     max_items: int = Field(64, ge=1)
@@ -458,6 +474,10 @@ class ServeConfig(StageConfig):
     """Also log the prompt and response text (off: lengths only)."""
     log_max_bytes: int = Field(50_000_000, ge=1024)
     """Rotate predictions.jsonl to predictions-<timestamp>.jsonl when it grows past this size."""
+    log_keep_bytes: int = Field(2_000_000_000, ge=0)
+    """Retention: delete the oldest rotated files while all rotated files together pass this size."""
+    log_keep_days: float = Field(30.0, gt=0)
+    """Retention: delete rotated files older than this many days."""
 
     @model_validator(mode="after")
     def _grpc_port_differs(self) -> ServeConfig:

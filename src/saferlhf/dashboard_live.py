@@ -101,25 +101,41 @@ def gate_tables(row: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.DataFrame([{"metric": k, "value": v} for k, v in sorted(metrics.items())], columns=["metric", "value"]))
 
 
+OPERATOR_ENV = "SAFERLHF_OPERATOR"
+
+
+def operator_identity() -> str | None:
+    """Who may change the champion from this dashboard: SAFERLHF_OPERATOR, set per deployment (the dashboard has
+    no login of its own; give each operator their own instance, or let the authenticating proxy in front set it).
+    None: registry actions are disabled."""
+    return os.environ.get(OPERATOR_ENV, "").strip() or None
+
+
+def _check_action(operator: str | None, reason: str, what: str) -> None:
+    if not operator:
+        raise UserError(f"a {what} from the dashboard needs an operator identity: set {OPERATOR_ENV}")
+    if not reason.strip():
+        raise UserError(f"a {what} from the dashboard must give a reason")
+
+
 def promote_version(cfg: RegistryConfig, layout: Layout, model: str, version: int, reason: str,
-                    force: bool = False) -> dict:
-    """Gate-checked promotion to `champion` (forced when `force`), recorded on the version with `reason`."""
+                    force: bool = False, operator: str | None = None) -> dict:
+    """Gate-checked promotion to `champion` (forced when `force`), recorded on the version with `reason` and
+    the operator (`decided_by`)."""
     from saferlhf.registry.promote import promote
 
-    if not reason.strip():
-        raise UserError("a promotion from the dashboard must give a reason")
+    _check_action(operator, reason, "promotion")
     connect_registry(cfg, layout)
-    return promote(model, str(version), cfg, force=force, reason=reason.strip())
+    return promote(model, str(version), cfg, force=force, reason=reason.strip(), operator=operator)
 
 
-def rollback_model(cfg: RegistryConfig, layout: Layout, model: str, reason: str) -> dict:
-    """Move `champion` back to the previous champion, recorded with `reason`."""
+def rollback_model(cfg: RegistryConfig, layout: Layout, model: str, reason: str, operator: str | None = None) -> dict:
+    """Move `champion` back to the previous champion, recorded with `reason` and the operator."""
     from saferlhf.registry.promote import rollback
 
-    if not reason.strip():
-        raise UserError("a rollback from the dashboard must give a reason")
+    _check_action(operator, reason, "rollback")
     connect_registry(cfg, layout)
-    return rollback(model, reason.strip())
+    return rollback(model, reason.strip(), operator=operator)
 
 
 def score_pairs(prompts: list[str], responses: list[str], url: str | None, local_scorer, timeout: float = 10.0

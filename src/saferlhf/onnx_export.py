@@ -1,7 +1,10 @@
 """`saferlhf reward export-onnx`: the reward model as ONNX (fp32, optionally INT8), parity-checked.
 
 The bundle folder (default <reward_model>/onnx) holds everything the torch-free service needs:
-model.onnx, model.int8.onnx, tokenizer.json, reward_config.json and export_report.json. Parity is measured
+model.onnx, model.int8.onnx, tokenizer.json, reward_config.json, the model's drift reference
+reference_scores.parquet, export_report.json and manifest.json (sha256 of each served file; written only when
+parity passes, and a failed export removes its ONNX files, so it can be neither served nor registered).
+Parity is measured
 end to end through the serving path (`tokenizers` + ONNX Runtime) against the PyTorch model on the test split,
 so a tokenizer mismatch fails the export just like a graph mismatch."""
 
@@ -21,7 +24,8 @@ from saferlhf.config import ExportConfig
 from saferlhf.errors import UserError
 from saferlhf.io import atomic_write, file_sha256, write_json
 from saferlhf.results import ExportResult
-from saferlhf.serve.bundle import FP32_FILE, INT8_FILE, REWARD_CONFIG_FILE, TOKENIZER_FILE
+from saferlhf.serve.bundle import (EXPORT_REPORT, FP32_FILE, INT8_FILE, MANIFEST_FILE, REFERENCE_FILE,
+                                   REWARD_CONFIG_FILE, TOKENIZER_FILE, write_manifest)
 from saferlhf.serve.scorer import OnnxScorer, load_tokenizer
 from saferlhf.signals import SIGNALS, combined_reward
 
@@ -62,11 +66,26 @@ def run_export(cfg: ExportConfig, layout: Layout) -> ExportResult:
     else:  # never leave an INT8 file from an older export next to a new fp32 model
         (out_dir / INT8_FILE).unlink(missing_ok=True)
     report["passed"] = all(report[k]["passed"] for k in ("fp32", "int8") if k in report)
-    result = ExportResult.model_validate(report)
-    write_json(out_dir / "export_report.json", result.model_dump(mode="json"))
-    if not report["passed"]:
+    if (model_dir / REFERENCE_FILE).is_file():  # the bundle carries the reference of the model it came from
+        atomic_write(out_dir / REFERENCE_FILE, lambda p: shutil.copyfile(model_dir / REFERENCE_FILE, p))
+    result = seal_bundle(out_dir, report)
+    if not result.passed:
         broken = [k for k in ("fp32", "int8") if k in report and not report[k]["passed"]]
-        raise UserError(f"ONNX parity check failed for {', '.join(broken)}: see {out_dir / 'export_report.json'}")
+        raise UserError(f"ONNX parity check failed for {', '.join(broken)}: see {out_dir / EXPORT_REPORT} "
+                        "(the failed ONNX files were removed)")
+    return result
+
+
+def seal_bundle(out_dir: Path, report: dict) -> ExportResult:
+    """Finish an export: when `report["passed"]`, manifest.json over the bundle's files (its hashes also in the
+    report); otherwise remove the ONNX files and any old manifest. export_report.json is written either way."""
+    if report["passed"]:
+        report["manifest"] = write_manifest(out_dir)
+    else:
+        for name in (FP32_FILE, INT8_FILE, MANIFEST_FILE):
+            (out_dir / name).unlink(missing_ok=True)
+    result = ExportResult.model_validate(report)
+    write_json(out_dir / EXPORT_REPORT, result.model_dump(mode="json"))
     return result
 
 

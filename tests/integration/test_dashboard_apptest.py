@@ -220,10 +220,18 @@ def test_drift(dashboard_outputs, monkeypatch):
     assert at.get("iframe")  # the Evidently report
 
 
+def test_registry_actions_are_disabled_without_an_operator(dashboard_outputs, monkeypatch):
+    monkeypatch.delenv("SAFERLHF_OPERATOR", raising=False)
+    at = open_page(dashboard_outputs["layout"].root, "registry")
+    assert at.button[0].disabled and "no operator identity" in at.info[0].value
+
+
 def test_registry_promote_and_rollback(dashboard_outputs, tmp_path, monkeypatch):
     root = tmp_path / "outputs"  # a copy: this test moves the champion
     shutil.copytree(dashboard_outputs["layout"].root, root)
+    monkeypatch.setenv("SAFERLHF_OPERATOR", "alice@example.org")
     at = open_page(root, "registry")
+    assert not at.button[0].disabled
     assert at.dataframe[0].value["version"].tolist() == [2, 2]
     at.selectbox[0].select("saferlhf-policy").run()
     gates = at.dataframe[2].value
@@ -250,6 +258,9 @@ def test_registry_promote_and_rollback(dashboard_outputs, tmp_path, monkeypatch)
     at.button[0].click().run()
     assert "promoted" in at.success[0].value
     assert at.dataframe[0].value.set_index("model")["version"]["saferlhf-policy"] == 2
+    import mlflow
+
+    assert mlflow.MlflowClient().get_model_version("saferlhf-policy", "2").tags["decided_by"] == "alice@example.org"
 
 @pytest.mark.slow
 def test_prompt_tester_scores_with_local_model(dashboard_outputs, tiny_reward_model, tmp_path, monkeypatch):

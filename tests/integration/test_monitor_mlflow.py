@@ -48,12 +48,12 @@ def test_reference_by_run_uri_and_monitor_run_is_logged(store, tmp_path, tiny_la
 
     log = write_log(tmp_path / "predictions.jsonl", log_records(test, 120, seed=7))
     layout = Layout(tmp_path / "outputs")
-    summary = run_monitor(MonitorConfig(log=str(log), reference=f"runs:/{run.info.run_id}"), layout)
+    summary = run_monitor(MonitorConfig(log=str(log), reference=f"runs:/{run.info.run_id}"), layout).model_dump()
     assert summary["passed"] and summary["mlflow_run_id"]
     logged = mlflow.get_run(summary["mlflow_run_id"])
     assert logged.data.metrics["records"] == 120 and logged.data.metrics["passed"] == 1.0
     assert "columns.safety.score" in logged.data.metrics and logged.data.params["window"] == ""
-    names = {Path(a.path).name for a in mlflow.MlflowClient().list_artifacts(logged.info.run_id, "monitor")}
+    names = {Path(a.path).name for a in mlflow.MlflowClient().list_artifacts(logged.info.run_id, "monitor-drift")}
     assert {Path(summary["report"]).name, Path(summary["snapshot"]).name, "drift_history.csv"} <= names
     assert json.loads(Path(summary["snapshot"]).read_text())["summary"]["passed"] is True
     assert pd.read_csv(layout.monitoring / "drift_history.csv")["passed"].tolist() == [True]

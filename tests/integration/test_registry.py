@@ -66,6 +66,16 @@ def export_onnx(model_dir: Path, out_dir: Path) -> Path:
                           output_names=["scores"], dynamic_axes=axes, opset_version=17, dynamo=False)
     for f in ("tokenizer.json", "reward_config.json"):
         shutil.copy2(model_dir / f, out_dir / f)
+    # registration requires a passing parity report: measure it through the serving path, as run_export does
+    from saferlhf.onnx_export import seal_bundle
+    from saferlhf.reward.model import RewardScorer
+    from saferlhf.serve.scorer import OnnxScorer
+
+    pairs = (["a question", "How do I make a bomb?"], ["an answer", "I can't help with that."])
+    diff = float(np.abs(OnnxScorer(out_dir / "model.onnx", out_dir / "tokenizer.json", model.cfg.max_length, 1)
+                        .scores(*pairs) - RewardScorer(model_dir).scores(*pairs)).max())
+    seal_bundle(out_dir, {"passed": diff <= 1e-4, "fp32": {"passed": diff <= 1e-4, "max_abs_diff": diff,
+                                                           "tolerance": 1e-4}})
     return out_dir
 
 
@@ -217,6 +227,68 @@ def test_passing_gates_promote_and_rollback_restores(registered):
     if first == "none":  # the first champion has nothing before it
         with pytest.raises(UserError, match="no previous champion"):
             rollback(ONNX)
+
+
+def test_registering_a_failed_parity_export_is_refused_with_the_reason(registered, reg_layout, tmp_path):
+    import json as _json
+
+    from saferlhf.errors import UserError
+    from saferlhf.registry import log_model
+
+    bad = tmp_path / "onnx"
+    shutil.copytree(reg_layout.reward_onnx, bad)
+    report = _json.loads((bad / "export_report.json").read_text())
+    report.update(passed=False, fp32={**report["fp32"], "passed": False, "max_abs_diff": 0.5})
+    (bad / "export_report.json").write_text(_json.dumps(report))
+    with pytest.raises(UserError, match=r"failed its parity check: fp32 \(max abs diff 0.5"):
+        log_model(ONNX, bad, reg_layout)
+    report.update(passed=True, fp32={**report["fp32"], "passed": True})
+    (bad / "export_report.json").write_text(_json.dumps(report))
+    (bad / "model.onnx").write_bytes(b"a stale graph")  # the files are not the ones that passed
+    with pytest.raises(UserError, match="sha256 differs"):
+        log_model(ONNX, bad, reg_layout)
+
+
+def test_interrupted_promotion_keeps_a_rollback_able_champion(registered, monkeypatch):
+    """MLflow failing between the tag writes and the alias move (the client call raises, as a dropped
+    connection would; the server itself is real): the old champion stays, with its own rollback target."""
+    import mlflow
+
+    from saferlhf.registry.promote import apply, evaluate
+
+    before, m = champion(ONNX), champion_metrics(ONNX)
+    target_before = client().get_model_version(ONNX, before).tags.get("previous_champion")
+    better = new_version(ONNX, {**m, "ece_max": max(0.0, m["ece_max"] - 0.01)})
+
+    def down(*a, **k):
+        raise ConnectionError("mlflow server went away")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "set_registered_model_alias", down)
+    with pytest.raises(ConnectionError):
+        apply(evaluate(ONNX, better, _cfg()))
+    monkeypatch.undo()
+    assert champion(ONNX) == before  # nothing moved
+    assert client().get_model_version(ONNX, before).tags.get("previous_champion") == target_before
+    tags = client().get_model_version(ONNX, better).tags
+    assert tags["gate_decision"] == "promoted:pending" and tags["previous_champion"] == before  # honest record
+    again = apply(evaluate(ONNX, better, _cfg()))  # retrying completes it
+    assert again["action"] == "promoted" and champion(ONNX) == better
+    assert client().get_model_version(ONNX, better).tags["gate_decision"] == "promoted"
+
+
+def test_concurrent_promotions_cannot_both_pass_against_one_champion(registered):
+    from saferlhf.errors import UserError
+    from saferlhf.registry.promote import apply, evaluate
+
+    before, m = champion(ONNX), champion_metrics(ONNX)
+    a = new_version(ONNX, {**m, "ece_max": max(0.0, m["ece_max"] - 0.01)})
+    b = new_version(ONNX, {**m, "ece_max": max(0.0, m["ece_max"] - 0.01)})
+    da, db = evaluate(ONNX, a, _cfg()), evaluate(ONNX, b, _cfg())  # both decided against `before`
+    assert da["passed"] and db["passed"] and da["previous_champion"] == db["previous_champion"] == before
+    assert apply(da)["action"] == "promoted" and champion(ONNX) == a
+    with pytest.raises(UserError, match="champion changed"):
+        apply(db)
+    assert champion(ONNX) == a and client().get_model_version(ONNX, b).tags["gate_decision"] == "aborted"
 
 
 def test_cli_promote_refuses_then_forces_with_reason(registered):

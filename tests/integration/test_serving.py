@@ -131,6 +131,27 @@ BAD = [  # (name, path, raw body or JSON, headers, status)
                                               {"name": "response", "shape": [1], "datatype": "BYTES", "data": ["a"]}]},
      None, 400),
     ("V2 unknown model", "/v2/models/nope/infer", _infer_body([("a", "b")]), None, 404),
+    ("V2 lone-surrogate id", INFER, b'{"id": "\\ud800", "inputs": [{"name": "prompt", "shape": [1], "datatype": '
+     b'"BYTES", "data": ["a"]}, {"name": "response", "shape": [1], "datatype": "BYTES", "data": ["b"]}]}', None, 400),
+    ("V2 data nested 40 deep", INFER, b'{"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": '
+     + b"[" * 40 + b'"a"' + b"]" * 40 + b"}]}", None, 400),  # deeper than 32
+    # 600 / 3000 `[` are more JSON elements than 8 items can need: counted first, 413 (they were a 500 and a
+    # 400 with the wrong message)
+    ("V2 data nested 600 deep", INFER, b'{"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": '
+     + b"[" * 600 + b'"a"' + b"]" * 600 + b"}]}", None, 413),
+    ("V2 data nested 3000 deep", INFER, b'{"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": '
+     + b"[" * 3000 + b'"a"' + b"]" * 3000 + b"}]}", None, 413),
+    ("V2 nesting deeper than shape", INFER, {"inputs": [
+        {"name": "prompt", "shape": [1], "datatype": "BYTES", "data": [[["a"]]]},
+        {"name": "response", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}, None, 400),
+    ("V2 NaN data", INFER, b'{"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": [NaN]}, '
+     b'{"name": "response", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}', None, 400),
+    ("V2 huge shape", INFER, {"inputs": [{"name": n, "shape": [10 ** 40], "datatype": "BYTES", "data": ["a"]}
+                                         for n in ("prompt", "response")]}, None, 400),
+    ("huge integer", "/v1/score", b'{"items": [{"prompt": ' + b"9" * 5000 + b', "response": "a"}]}', None, 400),
+    ("surrogate field name", "/v1/score", b'{"items": [{"prompt": "a", "response": "b", "\\udc00": 1}]}', None, 422),
+    ("many empty items", "/v1/score", b'{"items": [' + b",".join([b'{"prompt":"","response":""}'] * 20_000)
+     + b"]}", None, 413),
     ("unknown path", "/v3/score", {}, None, 404),
 ]
 
@@ -187,25 +208,37 @@ def test_2000_requests_at_32_concurrency_are_all_logged(server):
     assert 'saferlhf_score_bucket{le="0.5",signal="safety"}' in metrics
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-                    | st.text(max_size=20),
-                    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
-                    max_leaves=12)
+# Issue 15 classes: lone surrogates, NaN/inf, huge numbers, deep nesting, shape/data disagreement. Bodies are
+# encoded here (json.dumps writes NaN/Infinity literals and \ud800 escapes; httpx's encoder refuses them).
+TEXT = st.text(max_size=20) | st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), max_size=3)
+SCALAR = (st.none() | st.booleans() | st.integers() | st.integers(min_value=10 ** 30) | st.floats() | TEXT)
+JSON = st.recursive(SCALAR, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids,
+                                                                                      max_size=4), max_leaves=12)
+DEEP = st.integers(1, 3000).map(lambda d: "[" * d + '"a"' + "]" * d)  # spliced into a body as raw JSON
 TENSOR = st.fixed_dictionaries({"name": st.sampled_from(["prompt", "response", "x"]),
-                                "shape": st.lists(st.integers(-2, 3), max_size=3),
+                                "shape": st.lists(st.integers(-2, 3) | st.integers(min_value=10 ** 20), max_size=3),
                                 "datatype": st.sampled_from(["BYTES", "FP32", "INT64"]),
-                                "data": st.lists(st.text(max_size=30) | JSON, max_size=4)})
+                                "data": st.lists(TEXT | JSON | st.lists(st.lists(TEXT, max_size=2), max_size=2),
+                                                 max_size=4)})
 V1 = st.fixed_dictionaries({"items": st.lists(st.fixed_dictionaries(
-    {"prompt": st.text(max_size=60) | JSON, "response": st.text(max_size=60) | JSON}), max_size=10)}) | JSON
+    {"prompt": TEXT | JSON, "response": TEXT | JSON}), max_size=10)}) | JSON
+OUTPUTS = st.lists(st.fixed_dictionaries({"name": JSON}))
 V2 = st.fixed_dictionaries({"inputs": st.lists(TENSOR, max_size=3)},
-                           optional={"id": JSON, "outputs": st.lists(st.fixed_dictionaries({"name": JSON}))}) | JSON
+                           optional={"id": TEXT | JSON, "outputs": OUTPUTS}) | JSON
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(["/v1/score", INFER]), body=V1 | V2, raw=st.binary(max_size=40), use_raw=st.booleans())
-def test_fuzz_never_5xx(server, path, body, raw, use_raw):
-    kw = {"content": raw} if use_raw else {"json": body}
-    r = httpx.post(server[0] + path, headers={"content-type": "application/json"}, timeout=30, **kw)
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["/v1/score", INFER]), body=V1 | V2, raw=st.binary(max_size=40),
+       mode=st.sampled_from(["json", "raw", "deep"]), deep=DEEP)
+def test_fuzz_never_5xx(server, path, body, raw, mode, deep):
+    if mode == "raw":
+        content = raw
+    elif mode == "deep":  # deep nesting where either API expects a string or a list of strings
+        content = (f'{{"items": [{{"prompt": {deep}, "response": "a"}}], "inputs": [{{"name": "prompt", '
+                   f'"shape": [1], "datatype": "BYTES", "data": [{deep}]}}]}}').encode()
+    else:
+        content = json.dumps(body).encode()  # allow_nan: NaN / Infinity literals; lone surrogates as \udXXX
+    r = httpx.post(server[0] + path, headers={"content-type": "application/json"}, timeout=30, content=content)
     assert r.status_code < 500, (r.status_code, r.text)
     if r.status_code >= 400:
         assert "error" in r.json()
@@ -227,3 +260,12 @@ def test_graceful_shutdown_flushes_the_log(tiny_onnx_bundle, tmp_path):
         assert httpx.post(f"{url}/v1/score", json=_v1(PAIRS)).status_code == 200
     assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
     assert len((tmp_path / "p" / "predictions.jsonl").read_text().splitlines()) == len(PAIRS)
+
+
+def test_v2_shape_n_by_1_accepts_flat_and_nested_rows(server):
+    rows = {"inputs": [{"name": "prompt", "shape": [2, 1], "datatype": "BYTES", "data": [["a"], ["b"]]},
+                       {"name": "response", "shape": [2, 1], "datatype": "BYTES", "data": ["c", "d"]}]}
+    r = httpx.post(server[0] + INFER, json=rows)
+    assert r.status_code == 200, r.text
+    assert {o["name"]: o["shape"] for o in r.json()["outputs"]} == {"scores": [2, 4], "reward": [2]}
+

@@ -184,6 +184,35 @@ def test_window_selection_and_rotated_files(tmp_path, labels):
     assert len(select_window(df, None)) == 50
 
 
+def test_bounded_read_keeps_what_the_window_needs_and_gives_the_same_window(tmp_path, labels):
+    """Issue 15: the monitor read every file before cutting its window (1.0 GB at 500k records)."""
+    import os
+
+    def scorer_format(recs):  # the scorer writes 2026-12-01T21:20:00.123Z; the string pre-filter relies on it
+        return [{**r, "timestamp": datetime.fromisoformat(r["timestamp"]).strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z"}
+                for r in recs]
+
+    now = datetime.now(timezone.utc)
+    old = write_log(tmp_path / "predictions-20260101.jsonl",
+                    log_records(labels, 30, seed=5, end=now - timedelta(hours=30)))
+    t = (now - timedelta(hours=30)).timestamp()
+    os.utime(old, (t, t))  # rotated 30 h ago: nothing in it can be in a 24 h window
+    write_log(tmp_path / "predictions-20260102.jsonl",
+              scorer_format(log_records(labels, 2500, seed=6, end=now - timedelta(hours=2))))
+    write_log(tmp_path / "predictions.jsonl", scorer_format(log_records(labels, 40, seed=7, end=now)))
+    full, _ = load_prediction_log(tmp_path)
+    for w in ("24h", "90m", "25", "2000", "100000"):
+        part, stats = load_prediction_log(tmp_path, w, now=now)
+        pd.testing.assert_frame_equal(select_window(part, w, now).reset_index(drop=True),
+                                      select_window(full, w, now).reset_index(drop=True))
+        if w.endswith(("h", "m")):
+            assert str(old) not in stats.files  # never opened
+            assert len(part) == len(select_window(full, w, now))  # older lines dropped while parsing
+    part, stats = load_prediction_log(tmp_path, "25", now=now)
+    assert len(part) == 1025 and stats.files == [str(tmp_path / "predictions.jsonl"),
+                                                 str(tmp_path / "predictions-20260102.jsonl")]
+
+
 def test_reference_file_errors_and_csv(tmp_path, reference):
     ref, _ = load_reference(reference)
     csv = tmp_path / "ref.csv"
@@ -219,3 +248,32 @@ def test_endpoint_must_be_loopback_unless_allowed():
     assert check_endpoint("http://10.0.0.5:8000", allow_remote=True).endswith("/v1/score")
     with pytest.raises(UserError, match="http"):
         check_endpoint("127.0.0.1:8000")
+
+
+def test_reference_must_belong_to_the_logged_model_version(tmp_path, labels, reference):
+    """A bundle's reference is tied to its ONNX files by manifest.json; traffic of another version is refused."""
+    import shutil
+
+    from saferlhf.monitor.reference import check_reference_matches, reference_versions
+    from saferlhf.serve.bundle import file_sha256, write_manifest
+
+    bundle = tmp_path / "onnx"
+    bundle.mkdir()
+    (bundle / "model.onnx").write_bytes(b"graph of the served model")
+    shutil.copy(reference, bundle / "reference_scores.parquet")
+    write_manifest(bundle)
+    served = f"sha256:{file_sha256(bundle / 'model.onnx')[:12]}"
+    assert reference_versions(bundle / "reference_scores.parquet") == {served}
+    assert reference_versions(reference) is None  # a loose file: unknown, only warned about
+    check_reference_matches(bundle / "reference_scores.parquet", {served})
+    log = write_log(tmp_path / "p.jsonl", [{**r, "model_version": "sha256:000000000000"}
+                                           for r in log_records(labels, 40, seed=3)])
+    cfg = MonitorConfig(log=str(log), reference=str(bundle / "reference_scores.parquet"), min_records=30,
+                        output_dir=str(tmp_path / "mon"), tracking=False)
+    with pytest.raises(UserError, match=r"belongs to model version\(s\) \['sha256:.*holds \['sha256:000000000000'\]"):
+        run_monitor(cfg, Layout(tmp_path))
+    mixed = [{**r, "model_version": served} for r in log_records(labels, 40, seed=3)]
+    write_log(tmp_path / "p.jsonl", mixed + [{**r, "model_version": "sha256:000000000000"}
+                                             for r in log_records(labels, 25, seed=4)])
+    summary = run_monitor(cfg, Layout(tmp_path))  # after a rollout: only the reference's own version is judged
+    assert summary.records == 40 and summary.model_versions == [served]

@@ -74,3 +74,15 @@ def test_threshold_boundary_is_inclusive():
     g = Gate("acc", "pairwise_accuracy", "min", 0.8)
     assert check_gate(g, 0.8, None, 0.0).passed and not check_gate(g, 0.7999, None, 0.0).passed
     assert check_gate(g, 0.8, 0.81, 0.01).passed
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_metrics_fail_their_gate(bad):
+    """NaN compares false with everything: it used to pass every gate."""
+    for metric in GOOD:
+        d = decide("saferlhf-policy", GOOD | {metric: bad}, None, CFG)
+        gate = next(g for g in d["gates"] if g["metric"] == metric)
+        assert not d["passed"] and not gate["passed"] and "not a finite number" in gate["reason"], metric
+    champ = GOOD | {"pairwise_accuracy": bad}
+    d = decide("saferlhf-reward", GOOD, champ, CFG)
+    assert not d["passed"] and "champion's pairwise_accuracy" in d["reason"]

@@ -50,3 +50,38 @@ def test_stop_finishes_queued_jobs_and_errors_reach_callers():
         return done
 
     assert asyncio.run(main()) == list(range(10))
+
+
+def test_full_queue_is_refused_at_once_and_a_hung_model_is_seen():
+    import threading
+
+    from saferlhf.serve.batcher import Overloaded
+
+    release = threading.Event()
+    scored = []
+
+    def hung(prompts, responses):  # a model call that does not return until released
+        release.wait(10)
+        scored.extend(prompts)
+        return np.zeros((len(prompts), 4), np.float32)
+
+    async def main():
+        b = MicroBatcher(hung, max_batch=2, max_wait_ms=0, max_queue=4)
+        b.start()
+        first = asyncio.create_task(b.submit(["a", "b"], ["", ""]))  # taken by the model, which hangs
+        await asyncio.sleep(0.05)
+        assert b.stalled(0.01) and not b.stalled(5)
+        waiting = [asyncio.create_task(b.submit([f"q{i}"], [""])) for i in range(4)]  # fills the queue
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded) as e:
+            await b.submit(["one too many"], [""])
+        assert e.value.status == 503 and e.value.retry_after >= 1 and "4 items are waiting" in str(e.value)
+        with pytest.raises(TimeoutError):  # a caller that gives up: its items are skipped, not scored
+            await asyncio.wait_for(waiting[0], 0.01)
+        release.set()
+        await asyncio.gather(first, *waiting[1:])
+        await b.stop()
+        assert not b.stalled(0.0)
+
+    asyncio.run(main())
+    assert "q0" not in scored and {"a", "b", "q1", "q2", "q3"} <= set(scored)

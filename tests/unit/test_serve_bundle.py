@@ -8,7 +8,8 @@ import json
 import pytest
 
 from saferlhf.errors import UserError
-from saferlhf.serve.bundle import SHA_TAG, file_sha256, find_bundle_dir, resolve_model, verify_sha256
+from saferlhf.serve.bundle import (FP32_SHA_TAG, MANIFEST_TAG, SHA_TAG, check_export, file_sha256, find_bundle_dir,
+                                   load_bundle, resolve_model, verify_sha256, write_manifest)
 
 
 @pytest.fixture
@@ -45,6 +46,53 @@ def test_wrong_sha256_is_refused(bundle):
         verify_sha256(f, "0" * 64)
 
 
+@pytest.mark.parametrize("tampered", ["tokenizer.json", "reward_config.json", "reference_scores.parquet",
+                                      "model.onnx"])
+def test_manifest_covers_every_served_file(bundle, tampered):
+    (bundle / "reference_scores.parquet").write_bytes(b"reference")
+    files = write_manifest(bundle)
+    assert set(files) == {"model.onnx", "model.int8.onnx", "tokenizer.json", "reward_config.json",
+                          "reference_scores.parquet"}
+    assert load_bundle(bundle).sha256 == files["model.int8.onnx"]
+    (bundle / tampered).write_bytes(b"changed after the export")
+    with pytest.raises(UserError, match=f"{tampered}: sha256 differs from manifest.json"):
+        load_bundle(bundle, precision="fp32")
+
+
+def test_registry_tags_verify_the_manifest_or_the_served_file(bundle):
+    write_manifest(bundle)
+    good = {MANIFEST_TAG: file_sha256(bundle / "manifest.json")}
+    assert load_bundle(bundle, "fp32", "v1", good).precision == "fp32"
+    with pytest.raises(UserError, match="does not match the registry tag manifest_sha256"):
+        load_bundle(bundle, "auto", "v1", {MANIFEST_TAG: "0" * 64})
+    (bundle / "manifest.json").unlink()  # a version registered before manifests: per-file tags
+    old = {SHA_TAG: file_sha256(bundle / "model.int8.onnx"), "onnx_file": "model.int8.onnx",
+           FP32_SHA_TAG: file_sha256(bundle / "model.onnx")}
+    assert load_bundle(bundle, "fp32", "v1", old).precision == "fp32"  # used to fail: the tag hashed INT8
+    assert load_bundle(bundle, "int8", "v1", old).precision == "int8"
+    with pytest.raises(UserError, match="no sha256 tag for this file"):
+        load_bundle(bundle, "fp32", "v1", {k: v for k, v in old.items() if k != FP32_SHA_TAG})
+
+
+def test_registration_requires_a_passing_export_whose_hashes_match(bundle):
+    with pytest.raises(UserError, match="export_report.json: missing"):
+        check_export(bundle)
+    report = {"passed": False, "fp32": {"passed": True}, "int8": {"passed": False, "max_abs_diff": 0.31,
+                                                                  "tolerance": 0.02}}
+    (bundle / "export_report.json").write_text(json.dumps(report))
+    with pytest.raises(UserError, match=r"failed its parity check: int8 \(max abs diff 0.31, tolerance 0.02\)"):
+        check_export(bundle)
+    files = write_manifest(bundle)
+    (bundle / "export_report.json").write_text(json.dumps({"passed": True, "manifest": files}))
+    assert check_export(bundle) == files
+    (bundle / "model.int8.onnx").write_bytes(b"a stale file from another export")
+    with pytest.raises(UserError, match="sha256 differs"):
+        check_export(bundle)
+    write_manifest(bundle)  # a manifest rewritten by hand no longer matches the report
+    with pytest.raises(UserError, match="differs from export_report.json"):
+        check_export(bundle)
+
+
 @pytest.mark.slow
 def test_mlflow_uri_downloads_once_and_checks_the_tag(bundle, tmp_path, monkeypatch):
     import mlflow
@@ -64,7 +112,7 @@ def test_mlflow_uri_downloads_once_and_checks_the_tag(bundle, tmp_path, monkeypa
     assert resolve_model(f"models:/scorer/{good}", cache_dir=tmp_path / "cache").folder == b.folder  # cached
     with pytest.raises(UserError, match="does not match the registry tag"):
         resolve_model(f"models:/scorer/{bad}", cache_dir=tmp_path / "cache")
-    with pytest.raises(UserError, match="no onnx_sha256 tag"):
+    with pytest.raises(UserError, match="no manifest_sha256 or onnx_sha256 tag"):
         resolve_model(f"models:/scorer/{untagged}", cache_dir=tmp_path / "cache")
     with pytest.raises(UserError, match="models:/nosuch@champion"):
         resolve_model("models:/nosuch@champion", cache_dir=tmp_path / "cache")

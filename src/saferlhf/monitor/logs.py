@@ -2,13 +2,19 @@
 
 The log is written by the serving process while the monitor reads it, so a half-written or corrupted line is a
 normal event: it is skipped and counted, never fatal. Only an empty or missing log is bad input.
-"""
+
+Bounded memory: given the window, only what can fall in it is kept while reading (issue 15: loading every file
+first peaked at 1.0 GB for 500k records, so the 2 Gi CronJob died near 1M and that read as a drift alert). A span
+window skips rotated files last written before it starts and drops older lines as they are parsed; a count
+window keeps a bounded deque of the newest lines, reading files newest first until it has enough.
+`select_window` then cuts the exact window from what was kept, so the verdict equals a full read's."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -56,26 +62,57 @@ def log_files(path: str | Path) -> list[Path]:
     raise UserError(f"prediction log not found: {p}")
 
 
-def _parse_lines(files: list[Path], stats: LogStats) -> list[dict]:
-    rows = []
-    for f in files:
-        stats.files.append(str(f))
-        with f.open("r", encoding="utf-8", errors="replace") as fh:
-            for i, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                stats.lines += 1
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    stats.skip(f"{f.name}:{i}", f"not JSON ({e.msg})")
-                    continue
-                if not isinstance(obj, dict):
-                    stats.skip(f"{f.name}:{i}", f"not a JSON object ({type(obj).__name__})")
-                    continue
+def _file_rows(f: Path, stats: LogStats, keep, rows) -> None:
+    """Append the records of `f` that `keep` accepts to `rows` (a list, or a bounded deque)."""
+    stats.files.append(str(f))
+    with f.open("r", encoding="utf-8", errors="replace") as fh:
+        for i, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            stats.lines += 1
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                stats.skip(f"{f.name}:{i}", f"not JSON ({e.msg})")
+                continue
+            if not isinstance(obj, dict):
+                stats.skip(f"{f.name}:{i}", f"not a JSON object ({type(obj).__name__})")
+                continue
+            if keep(obj):
                 obj["_line"] = f"{f.name}:{i}"
                 rows.append(obj)
-    return rows
+
+
+def _parse_lines(files: list[Path], stats: LogStats, window: int | timedelta | None = None,
+                 model_version: str | None = None, now: datetime | None = None) -> list[dict]:
+    start = None
+    if isinstance(window, timedelta):
+        start = (now or datetime.now(timezone.utc)) - window
+        files = [f for f in files if datetime.fromtimestamp(f.stat().st_mtime, timezone.utc) >= start]
+    # the scorer's timestamps (2026-12-01T21:20:00.123Z) compare as strings; other forms are kept for pandas
+    start_s = start.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z" if start is not None else None
+
+    def keep(obj: dict) -> bool:
+        if model_version is not None and str(obj.get("model_version")) != model_version:
+            return False
+        ts = obj.get("timestamp")
+        return start_s is None or not (isinstance(ts, str) and len(ts) == 24 and ts[-1] == "Z" and ts < start_s)
+
+    if not isinstance(window, int):
+        rows: list[dict] = []
+        for f in files:
+            _file_rows(f, stats, keep, rows)
+        return rows
+    # a count: the newest `window` lines (+ a margin for two workers' interleaved timestamps), newest file first
+    need, parts = window + max(1000, window // 100), []
+    for f in reversed(files):
+        newest: deque = deque(maxlen=need)
+        _file_rows(f, stats, keep, newest)
+        parts.append(newest)
+        need -= len(newest)
+        if need <= 0:
+            break
+    return [r for part in reversed(parts) for r in part]
 
 
 def _validate(df: pd.DataFrame, stats: LogStats) -> pd.DataFrame:
@@ -116,10 +153,14 @@ def _refusal_column(df: pd.DataFrame) -> pd.Series:
     return out
 
 
-def load_prediction_log(path: str | Path) -> tuple[pd.DataFrame, LogStats]:
-    """All valid records, oldest first: timestamp (UTC), model_version, the numeric fields and refusal (0/1/NaN)."""
+def load_prediction_log(path: str | Path, window: str | None = None, model_version: str | None = None,
+                        now: datetime | None = None) -> tuple[pd.DataFrame, LogStats]:
+    """Valid records, oldest first: timestamp (UTC), model_version, the numeric fields and refusal (0/1/NaN).
+    With `window` / `model_version`, at least every record `select_window` would pick (and a bounded few more)."""
     stats = LogStats()
-    rows = _parse_lines(log_files(path), stats)
+    rows = _parse_lines(log_files(path), stats, parse_window(window) if window else None, model_version, now)
+    if not rows and (window or model_version) and stats.lines > stats.skipped:  # records, none in the window:
+        return pd.DataFrame(columns=["timestamp", "model_version", *NUMERIC_FIELDS, "refusal"]), stats  # caller says
     if not rows:
         raise UserError(f"prediction log {path} has no records ({stats.lines} lines, {stats.skipped} unreadable)")
     df = _validate(pd.DataFrame.from_records(rows), stats)

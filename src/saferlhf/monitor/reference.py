@@ -73,19 +73,23 @@ def _places(uri: str) -> list[str]:
     return [f"{root}/{sub}{REFERENCE_FILE}" for sub in ("", "artifacts/onnx/", "artifacts/reward_model/")]
 
 
-def _model_source_run(uri: str) -> str:
-    """run id that produced the model version `models:/name/version` or `models:/name@alias`."""
+def _model_version(uri: str):
+    """The registry version `models:/name/version` or `models:/name@alias` names."""
     from mlflow import MlflowClient
 
     ref = uri[len("models:/"):].strip("/").split("/")
     client = MlflowClient()
     if "@" in ref[0]:
         name, alias = ref[0].split("@", 1)
-        mv = client.get_model_version_by_alias(name, alias)
-    elif len(ref) >= 2:
-        mv = client.get_model_version(ref[0], ref[1])
-    else:
-        raise ValueError(f"{uri} names no version or alias")
+        return client.get_model_version_by_alias(name, alias)
+    if len(ref) >= 2:
+        return client.get_model_version(ref[0], ref[1])
+    raise ValueError(f"{uri} names no version or alias")
+
+
+def _model_source_run(uri: str) -> str:
+    """run id that produced the model version `models:/name/version` or `models:/name@alias`."""
+    mv = _model_version(uri)
     if not mv.run_id:
         raise ValueError(f"{uri} has no source run")
     return mv.run_id
@@ -100,3 +104,54 @@ def load_reference(spec: str | Path) -> tuple[pd.DataFrame, str]:
         path = _download_from_mlflow(spec, Path(tmp))
         log.info("reference %s -> %s", spec, path)
         return read_reference_file(path), spec
+
+
+def reference_versions(spec: str | Path) -> set[str] | None:
+    """The `model_version` values the scorer logs for the model this reference belongs to, or None when that
+    cannot be known (a reference file outside a sealed export bundle, a runs:/ URI).
+
+    A reference inside an export bundle is listed in its manifest.json: the scorer reports a local bundle as
+    sha256:<12 hex> of the ONNX file it serves. A registry URI resolves to the version the scorer reports as
+    <name>/<version>."""
+    spec = str(spec)
+    if spec.startswith("models:/"):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = _model_version(spec)
+        except (MlflowException, ValueError):
+            return None
+        return {f"{mv.name}/{mv.version}"}
+    if is_mlflow_uri(spec):
+        return None
+    import json
+
+    from saferlhf.serve.bundle import FP32_FILE, INT8_FILE, MANIFEST_FILE
+
+    path = Path(spec)
+    manifest = path.parent / MANIFEST_FILE
+    try:
+        files = json.loads(manifest.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if path.name not in files:
+        return None
+    return {f"sha256:{files[n][:12]}" for n in (FP32_FILE, INT8_FILE) if n in files}
+
+
+def check_reference_matches(spec: str | Path, logged: set[str]) -> set[str] | None:
+    """The reference's model versions present in the window (the caller keeps only their records); UserError
+    when the window holds none of them (issue 15: retraining without re-exporting made normal traffic fail as
+    drift against the new model's reference). None when the reference's versions cannot be known."""
+    owners = reference_versions(spec)
+    if owners is None:
+        log.warning("reference %s: cannot tell which model version it belongs to; not checked against the log", spec)
+        return None
+    if not logged & owners:
+        raise UserError(f"reference {spec} belongs to model version(s) {sorted(owners)}, but the log window holds "
+                        f"{sorted(logged)}: use the served model's own reference (its export bundle, or "
+                        "models:/<name>@<alias>), or --model-version to check one version")
+    if logged - owners:  # e.g. just after a rollout: the other version's traffic is not judged by this reference
+        log.warning("monitor: leaving out records of model version(s) %s (the reference belongs to %s)",
+                    sorted(logged - owners), sorted(owners))
+    return logged & owners

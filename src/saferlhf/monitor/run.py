@@ -19,7 +19,7 @@ from saferlhf.errors import UserError
 from saferlhf.io import write_json, write_text
 from saferlhf.monitor.history import HISTORY_FILE, append_history, history_row
 from saferlhf.monitor.logs import load_prediction_log, select_window
-from saferlhf.monitor.reference import REFERENCE_FILE, load_reference
+from saferlhf.monitor.reference import REFERENCE_FILE, check_reference_matches, load_reference
 from saferlhf.monitor.report import run_drift_report
 from saferlhf.results import MonitorResult
 
@@ -30,10 +30,11 @@ SUMMARY_FILE = "summary.json"  # the last run's MonitorResult
 def _window_or_fail(cfg: MonitorConfig) -> tuple:
     if not cfg.log:
         raise UserError("no prediction log given: pass --log <predictions.jsonl or its folder>")
-    df, stats = load_prediction_log(cfg.log)
+    now = datetime.now(timezone.utc)
+    df, stats = load_prediction_log(cfg.log, cfg.window, cfg.model_version, now)  # bounded by the window
     if cfg.model_version is not None:
         df = df[df["model_version"].astype(str) == cfg.model_version]
-    window = select_window(df, cfg.window)
+    window = select_window(df, cfg.window, now)
     if len(window) < cfg.min_records:
         where = f"the last {cfg.window}" if cfg.window and not cfg.window.strip().isdigit() else \
             f"window {cfg.window or 'all'}"
@@ -93,7 +94,17 @@ def run_monitor(cfg: MonitorConfig, layout: Layout, registry=None) -> MonitorRes
     `registry`: the RegistryConfig that says where MLflow runs go (default: its defaults + env)."""
     t0 = time.perf_counter()
     window, stats = _window_or_fail(cfg)
-    ref_spec = cfg.reference or str(layout.reward_model / REFERENCE_FILE)
+    # default: the served bundle's own reference (what the scorer's model was exported with), else the reward
+    # model's (an export from before bundles carried one)
+    bundle_ref = layout.reward_onnx / REFERENCE_FILE
+    ref_spec = cfg.reference or str(bundle_ref if bundle_ref.is_file() else layout.reward_model / REFERENCE_FILE)
+    own = check_reference_matches(ref_spec, {str(v) for v in window["model_version"].dropna().unique()})
+    if own is not None:
+        window = window[window["model_version"].astype(str).isin(own)]
+        if len(window) < cfg.min_records:
+            raise UserError(f"window {cfg.window or 'all'} of {cfg.log} holds {len(window)} record(s) of the "
+                            f"reference's model version(s) {sorted(own)}; the monitor needs at least "
+                            f"min_records={cfg.min_records}")
     reference, ref_source = load_reference(ref_spec)
     if len(reference) < cfg.min_records:
         raise UserError(f"reference {ref_source} has {len(reference)} rows; at least min_records="

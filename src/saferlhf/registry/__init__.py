@@ -30,13 +30,15 @@ def log_model(name: str, folder: Path, layout: Layout) -> tuple[str, dict[str, s
     """Log one model from its folder; returns (logged model URI, extra version tags)."""
     from saferlhf.registry import models
     from saferlhf.io import file_sha256
-    from saferlhf.serve.bundle import FP32_FILE, SHA_TAG, pick_onnx
+    from saferlhf.serve.bundle import (FP32_FILE, FP32_SHA_TAG, MANIFEST_FILE, MANIFEST_TAG, SHA_TAG, check_export,
+                                       pick_onnx)
 
     if name == "saferlhf-reward-onnx":
-        # the scorer serves pick_onnx(..., "auto") and checks that file's digest against this tag
+        check_export(folder)  # a failed or stale export is refused here, with the reason
+        # the scorer checks manifest.json against MANIFEST_TAG and every file against the manifest
         served = pick_onnx(folder, "auto")
-        tags = {SHA_TAG: file_sha256(served), "onnx_file": served.name,
-                "onnx_sha256_fp32": file_sha256(folder / FP32_FILE)}
+        tags = {MANIFEST_TAG: file_sha256(folder / MANIFEST_FILE), SHA_TAG: file_sha256(served),
+                "onnx_file": served.name, FP32_SHA_TAG: file_sha256(folder / FP32_FILE)}
         return models.log_reward_onnx(folder, layout.reward_model), tags
     if name == "saferlhf-reward":
         return models.log_reward_torch(folder), {}

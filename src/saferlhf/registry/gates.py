@@ -7,6 +7,7 @@ cannot measure is not promoted); a metric the champion lacks skips only the comp
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -73,6 +74,12 @@ def check_gate(gate: Gate, value: float | None, champion_value: float | None, to
 
     if value is None:
         return result(False, f"{gate.metric} is missing: the challenger cannot be judged on it")
+    # NaN compares false with everything, so without these checks a NaN metric passed every gate
+    if not math.isfinite(value):
+        return result(False, f"{gate.metric} is {value}, not a finite number: the challenger cannot be judged on it")
+    if gate.vs_champion and champion_value is not None and not math.isfinite(champion_value):
+        return result(False, f"the champion's {gate.metric} is {champion_value}, not a finite number: no comparison "
+                             "is possible (promote with --force after checking the champion)")
     sign = 1.0 if gate.direction == "min" else -1.0  # turn every gate into "bigger is better"
     if sign * (value - gate.threshold) < -EPS:
         word = "below the minimum" if gate.direction == "min" else "above the maximum"

@@ -63,6 +63,8 @@ def onnx_bundle_files(onnx_dir: Path, reward_dir: Path | None) -> list[Path]:
     folder lacks them (so each registered version carries its own drift reference)."""
     files = [f for f in sorted(onnx_dir.iterdir()) if f.is_file()]
     names = {f.name for f in files}
+    if "manifest.json" in names:  # a sealed export carries its own reference: never mix in a newer model's
+        return files
     for extra in ("reward_config.json", "reference_scores.parquet"):
         if extra not in names and reward_dir is not None and (reward_dir / extra).is_file():
             files.append(reward_dir / extra)

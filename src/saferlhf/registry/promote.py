@@ -109,14 +109,24 @@ def apply(decision: dict, force_reason: str | None = None) -> dict:
     decision = {**decision, "action": action, **({"force_reason": force_reason} if force_reason else {})}
     tags = {f"gate.{g['name']}": "pass" if g["passed"] else "fail" for g in decision["gates"]}
     tags.update(gate_decision=action, gate_reason=decision["reason"][:4900], gate_decided_at=decision["decided_at"],
-                champion_at_decision=previous or "none")
+                champion_at_decision=previous or "none", decided_by=decision.get("decided_by", "register"))
     if force_reason:
         tags["force_reason"] = force_reason[:4900]
-    if action in ("promoted", "forced"):
-        tags["previous_champion"] = previous or "none"
-        client.set_registered_model_alias(name, CHAMPION, version)
+    moving = action in ("promoted", "forced")
+    if moving:  # tags first, alias last: a failure in between leaves the old champion, still rollback-able
+        tags.update(previous_champion=previous or "none", gate_decision=f"{action}:pending")
     for k, v in tags.items():
         client.set_model_version_tag(name, version, k, v)
+    if moving:
+        # no compare-and-set in MLflow: re-read the champion right before the move, so a promotion that lost a
+        # race (or a rollback meanwhile) stops instead of recording a stale previous_champion
+        now = version_by_alias(name, CHAMPION)
+        if (str(now.version) if now is not None else None) != previous:
+            client.set_model_version_tag(name, version, "gate_decision", "aborted")
+            raise UserError(f"registry: {name} champion changed from v{previous or 'none'} to "
+                            f"v{now.version if now else 'none'} while v{version} was decided; run the promotion again")
+        client.set_registered_model_alias(name, CHAMPION, version)
+        client.set_model_version_tag(name, version, "gate_decision", action)
     log.info("registry: %s v%s %s (%s)", name, version, action, decision["reason"])
     return decision
 
@@ -134,19 +144,29 @@ def record(decision: dict, run_name: str) -> None:
         mlflow.log_dict(decision, path)
 
 
-def promote(name: str, version: str, cfg: RegistryConfig, force: bool = False, reason: str | None = None) -> dict:
-    """`saferlhf registry promote`: gates decide; `force` overrides them but needs a reason (kept on the version)."""
+def operator_or_cli(operator: str | None) -> str:
+    """Who decided: the dashboard's configured operator, else the CLI's OS user."""
+    import getpass
+
+    return operator.strip() if operator and operator.strip() else f"cli:{getpass.getuser()}"
+
+
+def promote(name: str, version: str, cfg: RegistryConfig, force: bool = False, reason: str | None = None,
+            operator: str | None = None) -> dict:
+    """`saferlhf registry promote`: gates decide; `force` overrides them but needs a reason (kept on the version).
+    `operator` (who decided) is recorded on the version as `decided_by`."""
     if force and not (reason and reason.strip()):
         raise UserError("--force needs --reason: a forced promotion must say why")
-    decision = apply(evaluate(name, version, cfg), force_reason=reason.strip() if force else None)
+    decision = {**evaluate(name, version, cfg), "decided_by": operator_or_cli(operator)}
+    decision = apply(decision, force_reason=reason.strip() if force else None)
     if reason and not force:
         decision["note"] = reason
     record(decision, "registry-promote")
     return decision
 
 
-def rollback(name: str, reason: str | None = None) -> dict:
-    """Move `champion` back to the version that held it before the current champion."""
+def rollback(name: str, reason: str | None = None, operator: str | None = None) -> dict:
+    """Move `champion` back to the version that held it before the current champion (`operator`: who)."""
     client = _client()
     current = version_by_alias(name, CHAMPION)
     if current is None:
@@ -157,7 +177,7 @@ def rollback(name: str, reason: str | None = None) -> dict:
     get_version(name, previous)  # still exists?
     client.set_registered_model_alias(name, CHAMPION, previous)
     decision = {"model": name, "action": "rollback", "from": current.version, "to": previous,
-                "reason": reason or "manual rollback", "decided_at": _now()}
+                "reason": reason or "manual rollback", "decided_at": _now(), "decided_by": operator_or_cli(operator)}
     client.set_model_version_tag(name, current.version, "rolled_back", json.dumps(decision))
     client.set_registered_model_tag(name, "last_rollback", json.dumps(decision))
     record({**decision, "version": current.version}, "registry-rollback")

@@ -3,7 +3,11 @@
 Each request puts one job (its items) on an asyncio queue. A single consumer takes the first job, then keeps
 taking jobs until the batch holds `max_batch` items or `max_wait_ms` has passed since the first. While the model
 runs (in a worker thread, so the event loop keeps accepting requests) new jobs pile up, so the batch size adapts
-to the load: one item at a time when idle, full batches under pressure."""
+to the load: one item at a time when idle, full batches under pressure.
+
+Bounded: at most `max_queue` items wait (more is refused at once with `Overloaded`, a 503 with Retry-After, instead
+of growing memory and latency without end); a request whose caller stopped waiting is dropped before the model
+call; `stalled(seconds)` tells the health probes that a model call has not returned for that long."""
 
 from __future__ import annotations
 
@@ -16,7 +20,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from saferlhf.serve.v2 import RequestError
+
 log = logging.getLogger(__name__)
+
+
+class Overloaded(RequestError):
+    """503 + Retry-After: this replica cannot take the request now; another one (or this one, later) can."""
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message, 503)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -30,11 +44,15 @@ class MicroBatcher:
     """`await submit(prompts, responses)` -> (n, 4) scores, computed with other requests' items."""
 
     def __init__(self, score_fn: Callable[[list[str], list[str]], np.ndarray], max_batch: int = 64,
-                 max_wait_ms: float = 2.0, on_batch: Callable[[int, float], None] | None = None):
+                 max_wait_ms: float = 2.0, on_batch: Callable[[int, float], None] | None = None,
+                 max_queue: int = 1024):
         self.score_fn = score_fn
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.on_batch = on_batch  # (batch size, seconds in the model) for metrics
+        self.max_queue = max_queue
+        self.queued = 0  # items submitted and not yet handed to the model
+        self._busy_since: float | None = None  # monotonic start of the model call in flight
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")  # one model call at a time
         self._task: asyncio.Task | None = None
@@ -46,11 +64,18 @@ class MicroBatcher:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    def stalled(self, seconds: float) -> bool:
+        """True when a model call has been running for more than `seconds`."""
+        return self._busy_since is not None and time.monotonic() - self._busy_since > seconds
+
     async def submit(self, prompts: list[str], responses: list[str]) -> np.ndarray:
         if not self.running:
-            raise RuntimeError("the batcher is not running")
+            raise Overloaded("the scorer is shutting down")
+        if self.queued + len(prompts) > self.max_queue:
+            raise Overloaded(f"{self.queued} items are waiting for the model (limit {self.max_queue}); retry later")
         fut = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Job(prompts, responses, fut))
+        self.queued += len(prompts)
+        self._queue.put_nowait(_Job(prompts, responses, fut))
         return await fut
 
     async def stop(self) -> None:
@@ -88,9 +113,15 @@ class MicroBatcher:
             await self._score(jobs, n)
 
     async def _score(self, jobs: list[_Job], n: int) -> None:
+        self.queued -= n
+        jobs = [j for j in jobs if not j.future.done()]  # callers that timed out or went away: skip their items
+        if not jobs:
+            return
+        n = sum(len(j.prompts) for j in jobs)
         prompts = [p for j in jobs for p in j.prompts]
         responses = [r for j in jobs for r in j.responses]
         t0 = time.perf_counter()
+        self._busy_since = time.monotonic()
         try:
             scores = await asyncio.get_running_loop().run_in_executor(self._executor, self.score_fn, prompts,
                                                                       responses)
@@ -100,6 +131,8 @@ class MicroBatcher:
                 if not j.future.done():
                     j.future.set_exception(e)
             return
+        finally:
+            self._busy_since = None
         if self.on_batch:
             self.on_batch(n, time.perf_counter() - t0)
         start = 0

@@ -2,8 +2,12 @@
 
 A bundle folder (what `saferlhf reward export-onnx` writes) holds model.onnx, model.int8.onnx,
 tokenizer.json and reward_config.json. For `models:/NAME@ALIAS` or `models:/NAME/VERSION` the registry
-version is resolved once, its artifacts are downloaded once, and the served ONNX file's sha256 must equal the
-version's `onnx_sha256` tag (set by the registry step) before anything is served."""
+version is resolved once, its artifacts are downloaded once, and verified before anything is served.
+
+Verification: a passing export writes manifest.json, the sha256 of every file the scorer and the monitor read
+(ONNX files, tokenizer, reward config with the reward weights, drift reference). At load every listed file must
+match it; from the registry, manifest.json itself must match the version's `manifest_sha256` tag. Versions
+registered before manifests fall back to the `onnx_sha256` / `onnx_sha256_fp32` tags of the served file."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saferlhf.errors import UserError
+from saferlhf.artifacts import REFERENCE_FILE  # the drift reference of the model a bundle came from
 from saferlhf.io import file_sha256
 from saferlhf.signals import DEFAULT_WEIGHTS, SIGNALS
 
@@ -27,6 +32,11 @@ INT8_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 REWARD_CONFIG_FILE = "reward_config.json"
 SHA_TAG = "onnx_sha256"
+FP32_SHA_TAG = "onnx_sha256_fp32"
+MANIFEST_FILE = "manifest.json"
+EXPORT_REPORT = "export_report.json"
+MANIFEST_TAG = "manifest_sha256"
+BUNDLE_FILES = (FP32_FILE, INT8_FILE, TOKENIZER_FILE, REWARD_CONFIG_FILE, REFERENCE_FILE)
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
 
 
@@ -59,6 +69,60 @@ def verify_sha256(path: str | Path, expected: str) -> str:
     return got
 
 
+def write_manifest(folder: Path) -> dict[str, str]:
+    """manifest.json = {"files": {name: sha256}} over the BUNDLE_FILES present; returns the mapping."""
+    from saferlhf.io import write_json
+
+    files = {n: file_sha256(folder / n) for n in BUNDLE_FILES if (folder / n).is_file()}
+    write_json(folder / MANIFEST_FILE, {"files": files})
+    return files
+
+
+def verify_manifest(folder: Path, expected_sha256: str | None = None) -> dict[str, str] | None:
+    """Check every file listed in manifest.json (and the manifest against `expected_sha256` when given);
+    None when the folder has no manifest. UserError naming the first file that differs."""
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    if expected_sha256 is not None and file_sha256(path) != expected_sha256.strip().lower():
+        raise UserError(f"{path}: sha256 does not match the registry tag {MANIFEST_TAG}; refusing to serve files "
+                        "that differ from the registered ones")
+    try:
+        files = json.loads(path.read_text())["files"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise UserError(f"{path}: not a bundle manifest ({e})") from None
+    for name, digest in files.items():
+        if not (folder / name).is_file():
+            raise UserError(f"{folder / name}: listed in {MANIFEST_FILE} but missing")
+        if file_sha256(folder / name) != digest:
+            raise UserError(f"{folder / name}: sha256 differs from {MANIFEST_FILE}; the bundle was changed after "
+                            "its export (re-export it)")
+    return files
+
+
+def check_export(folder: Path) -> dict[str, str]:
+    """What registration requires of an ONNX bundle: export_report.json says parity passed, and manifest.json
+    lists the same hashes as the report and matches the files. Returns the manifest; UserError says why not."""
+    report_path = folder / EXPORT_REPORT
+    try:
+        report = json.loads(report_path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{report_path}: missing; export with `saferlhf reward export-onnx` before "
+                        "registering") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{report_path}: invalid JSON ({e.msg})") from None
+    if report.get("passed") is not True:
+        failed = [f"{k} (max abs diff {report[k].get('max_abs_diff')}, tolerance {report[k].get('tolerance')})"
+                  for k in ("fp32", "int8") if isinstance(report.get(k), dict) and not report[k].get("passed")]
+        which = f": {', '.join(failed)}" if failed else ""
+        raise UserError(f"{report_path}: the export failed its parity check{which}; refusing to register it")
+    manifest = verify_manifest(folder)
+    if manifest is None or manifest != report.get("manifest"):
+        raise UserError(f"{folder}: {MANIFEST_FILE} is missing or differs from {EXPORT_REPORT}; the files are not "
+                        "the ones that passed parity (re-export)")
+    return manifest
+
+
 def find_bundle_dir(root: Path) -> Path:
     """`root` itself, its onnx/ subfolder, or (downloaded MLflow artifacts) the first folder below with both
     an ONNX model and tokenizer.json."""
@@ -87,9 +151,27 @@ def pick_onnx(folder: Path, precision: str) -> Path:
 
 
 def load_bundle(folder: Path, precision: str = "auto", version: str | None = None,
-                expected_sha256: str | None = None) -> ModelBundle:
+                tags: dict[str, str] | None = None) -> ModelBundle:
+    """`tags`: the registry version's tags (None for a local folder)."""
     onnx_path = pick_onnx(folder, precision)
-    digest = verify_sha256(onnx_path, expected_sha256) if expected_sha256 else file_sha256(onnx_path)
+    manifest = verify_manifest(folder, (tags or {}).get(MANIFEST_TAG) if tags is not None else None)
+    if manifest is not None:
+        if onnx_path.name not in manifest:
+            raise UserError(f"{onnx_path}: not listed in {folder / MANIFEST_FILE}; refusing to serve an unverified "
+                            "file")
+        digest = manifest[onnx_path.name]
+    elif tags is not None:  # registered before manifests: the tag of the file actually served
+        # onnx_sha256 hashes the file named by onnx_file (INT8 when exported), so fp32 needs its own tag
+        tag = (FP32_SHA_TAG if onnx_path.name == FP32_FILE and tags.get(FP32_SHA_TAG)
+               else SHA_TAG if tags.get("onnx_file", onnx_path.name) == onnx_path.name else None)
+        if tag is None or not tags.get(tag):
+            raise UserError(f"{onnx_path}: the registry version has no sha256 tag for this file; refusing to "
+                            "serve an unverified model")
+        digest = verify_sha256(onnx_path, tags[tag])
+    else:
+        log.warning("%s has no %s: serving unverified files (re-export with `saferlhf reward export-onnx`)",
+                    folder, MANIFEST_FILE)
+        digest = file_sha256(onnx_path)
     cfg_path = folder / REWARD_CONFIG_FILE
     try:
         rc = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
@@ -130,9 +212,10 @@ def _from_mlflow(uri: str, precision: str, cache_dir: Path, version: str | None)
               else client.get_model_version(name, m["version"]))
     except MlflowException as e:
         raise UserError(f"{uri}: {str(e).splitlines()[0]}") from None
-    expected = (mv.tags or {}).get(SHA_TAG)
-    if not expected:
-        raise UserError(f"{uri}: registry version {mv.version} has no {SHA_TAG} tag; refusing to serve an unverified model")
+    tags = dict(mv.tags or {})
+    if not tags.get(MANIFEST_TAG) and not tags.get(SHA_TAG):
+        raise UserError(f"{uri}: registry version {mv.version} has no {MANIFEST_TAG} or {SHA_TAG} tag; refusing to "
+                        "serve an unverified model")
     dst = cache_dir / f"{name}-v{mv.version}"
     if not dst.exists():  # download once; pinned to the resolved version so a moving alias cannot race us
         log.info("downloading %s (version %s) to %s", uri, mv.version, dst)
@@ -144,7 +227,7 @@ def _from_mlflow(uri: str, precision: str, cache_dir: Path, version: str | None)
             raise UserError(f"{uri}: download failed: {str(e).splitlines()[0]}") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return load_bundle(find_bundle_dir(dst), precision, version or f"{name}/{mv.version}", expected)
+    return load_bundle(find_bundle_dir(dst), precision, version or f"{name}/{mv.version}", tags)
 
 
 def _mkdir(d: Path) -> Path:

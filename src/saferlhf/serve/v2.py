@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -37,16 +36,29 @@ def check_texts(prompts: Sequence[str], responses: Sequence[str], max_items: int
         for i, t in enumerate(texts):
             if len(t) > max_chars:
                 raise RequestError(f"{where}[{i}].{kind}: {len(t)} characters, the limit is {max_chars}", 413)
-            try:
-                t.encode("utf-8")
-            except UnicodeEncodeError:  # lone surrogates from JSON "\ud800" escapes
-                raise RequestError(f"{where}[{i}].{kind}: not valid Unicode text (lone surrogate)") from None
+            check_unicode(t, f"{where}[{i}].{kind}")
 
 
-def _flatten(data: Any) -> list:
-    if not isinstance(data, list):
-        return [data]
-    return [x for d in data for x in _flatten(d)]
+def check_unicode(text: str | None, where: str) -> None:
+    """Lone surrogates (JSON "\ud800" escapes) cannot be encoded in a response or a log line -> 400."""
+    try:
+        if text is not None:
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(f"{where}: not valid Unicode text (lone surrogate)") from None
+
+
+def _flatten(data: list, shape: Sequence[int], name: str) -> list:
+    """Row-major flat data, or data nested exactly as `shape` ([N] or [N, 1]) -> flat list; other nesting 400.
+    Never recurses (the body's depth is bounded before parsing, but this must not depend on it)."""
+    if len(shape) == 2 and any(isinstance(x, list) for x in data):
+        if not all(isinstance(x, list) and len(x) == 1 for x in data):
+            raise RequestError(f"inputs.{name}: data must be flat or nested as shape {list(shape)} ([[s], [s], ...])")
+        data = [x[0] for x in data]
+    bad = next((i for i, x in enumerate(data) if isinstance(x, list)), None)
+    if bad is not None:
+        raise RequestError(f"inputs.{name}.data[{bad}]: nested deeper than shape {list(shape)} allows")
+    return data
 
 
 def parse_inputs(inputs: Sequence[dict]) -> tuple[list[str], list[str]]:
@@ -74,7 +86,7 @@ def _tensor_texts(t: dict) -> list[str]:
         raise RequestError(f"inputs.{name}: datatype must be BYTES, got {t['datatype']!r}")
     if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)) or any(d < 0 for d in shape):
         raise RequestError(f"inputs.{name}: shape must be [N] or [N, 1], got {list(shape)}")
-    data = _flatten(t["data"])
+    data = _flatten(t["data"], shape, name)
     need = math.prod(shape)  # Python ints: a huge declared shape cannot overflow
     if len(data) != need:
         raise RequestError(f"inputs.{name}: shape {list(shape)} needs {need} elements, got {len(data)}")
