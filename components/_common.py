@@ -29,6 +29,7 @@ RESOURCES = {
     "export-onnx": ("1", "2", "4Gi", "8Gi"),
     "promotion-gate": ("250m", "1", "1Gi", "2Gi"),
     "register": ("500m", "1", "2Gi", "4Gi"),
+    "gpu-placement": ("100m", "500m", "256Mi", "512Mi"),  # pipelines/platform.py: GPU steps' tolerations
     # the drift-monitor pipeline: the CronJob's size (100,000 log records take ~21 s on 2 cores)
     "resolve-monitor-config": ("250m", "1", "512Mi", "1Gi"),
     "monitor-drift": ("500m", "1", "1Gi", "2Gi"),
