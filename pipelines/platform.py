@@ -11,16 +11,17 @@ has laid out its recipe, so a new step gets them without an edit here:
 - `mount_prediction_log`: the scorer's prediction-log PVC, for the monitor step.
 
 Names default to saferlhf.pipeline.platform's (which manifests/ creates); `saferlhf pipeline compile
---config-map/--secret` compiles for other names (`using`)."""
+--config-map/--secret` compiles for other names (`build`)."""
 
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kfp import dsl, kubernetes
-from kfp.dsl import pipeline_context
+from kfp.dsl import graph_component, pipeline_context
 
 from components._common import configure
 from components.platform import gpu_placement
@@ -38,13 +39,24 @@ _current = Platform()
 
 @contextlib.contextmanager
 def using(settings: Platform) -> Iterator[None]:
-    """Compile with these names instead of the defaults (the pipeline functions read them while compiling)."""
+    """Build pipelines with these names instead of the defaults (`apply` reads them while a pipeline is built)."""
     global _current
     previous, _current = _current, settings
     try:
         yield
     finally:
         _current = previous
+
+
+def build(pipeline: graph_component.GraphComponent, settings: Platform) -> graph_component.GraphComponent:
+    """`pipeline` (a @dsl.pipeline, built once when its module was imported, with the defaults) built again with
+    `settings`; the same object when they are the defaults."""
+    if settings == Platform():
+        return pipeline
+    with using(settings):
+        return graph_component.GraphComponent(copy.deepcopy(pipeline.component_spec), pipeline.pipeline_func,
+                                              pipeline.display_name if hasattr(pipeline, "display_name") else None,
+                                              pipeline.pipeline_config)
 
 
 def requests_accelerators(task: dsl.PipelineTask) -> bool:
