@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from saferlhf.config import REGISTERED_MODELS
+from tests.conftest import REPO
 from tests.integration.test_pipeline_local import SAFERLHF, TINY
 from tests.integration.test_registry import mlflow_server  # noqa: F401 - the real server fixture
-from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 ONNX = "saferlhf-reward-onnx"
@@ -68,9 +68,9 @@ def test_all_models_are_registered_on_the_server_and_the_champion_loads(mlflow_s
 
     out = passed_run[0] / "outputs"
     for name in REGISTERED_MODELS:
-        versions = client(mlflow_server).search_model_versions(f"name='{name}'")
-        assert len(versions) == 1, name
-        assert "challenger" in versions[0].aliases and "champion" in versions[0].aliases, name
+        (found,) = client(mlflow_server).search_model_versions(f"name='{name}'")
+        version = client(mlflow_server).get_model_version(name, found.version)  # search results carry no aliases
+        assert {"challenger", "champion"} <= set(version.aliases), name
     test = pd.read_csv(out / "data" / "safety_labels.csv").query("split == 'test'").head(4)
     mlflow.set_tracking_uri(mlflow_server)
     model = mlflow.pyfunc.load_model(f"models:/{ONNX}@champion")
@@ -93,6 +93,7 @@ def test_a_held_run_registers_challengers_only(mlflow_server, passed_run):  # no
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert champions(mlflow_server) == before
     for name in REGISTERED_MODELS:
-        latest = max(client(mlflow_server).search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
+        found = max(client(mlflow_server).search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
+        latest = client(mlflow_server).get_model_version(name, found.version)
         assert int(latest.version) == 2 and "challenger" in latest.aliases, name
         assert latest.tags["gate_decision"] == "rejected" and "promotion held" in latest.tags["gate_reason"], name
