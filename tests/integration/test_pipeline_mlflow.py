@@ -88,9 +88,11 @@ def test_a_held_run_registers_challengers_only(mlflow_server, passed_run):  # no
     before = champions(mlflow_server)
     assert all(before.values()), before
     root = passed_run[0]  # same output root: the step cache serves every step up to the gate
-    # the policy gate cannot pass (a 100% cut in unsafe outputs); the reward models' own gates still would
-    r = run(root, mlflow_server, {**PASSING, "registry": {**PASSING["registry"], "min_unsafe_reduction": 1.0}})
+    # a policy-only gate the tiny RL policy fails (no probe risk at all); the reward models' own gates still pass
+    r = run(root, mlflow_server, {**PASSING, "registry": {**PASSING["registry"], "max_probe_risk": 0.0}})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    decision = (root / "outputs" / "promotion_decision.md").read_text()
+    assert "keep as `challenger`" in decision and "probe_risk" in decision, decision  # the gate did fail
     assert champions(mlflow_server) == before
     for name in REGISTERED_MODELS:
         found = max(client(mlflow_server).search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
