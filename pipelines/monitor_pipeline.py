@@ -14,6 +14,8 @@ import saferlhf
 from components._common import configure
 from components.config import resolve_monitor_config
 from components.monitor import monitor_drift
+from pipelines import platform
+from saferlhf.pipeline.platform import PREDICTION_LOG_MOUNT, PREDICTION_LOG_PVC
 
 PIPELINE_NAME = "saferlhf-drift-monitor"
 COMPILED = Path(__file__).with_name("monitor_pipeline.yaml")
@@ -23,12 +25,13 @@ Outputs = NamedTuple("Outputs", [("passed", bool), ("drifted", str), ("report", 
 
 @dsl.pipeline(name=PIPELINE_NAME, description="Drift check of the safety scorer's traffic against the served "
                                                "reward model's reference scores (Evidently); drift fails the run.")
-def monitor_pipeline(log: str = "/var/log/saferlhf/predictions",
+def monitor_pipeline(log: str = PREDICTION_LOG_MOUNT, log_volume: str = PREDICTION_LOG_PVC,
                      reference: str = "models:/saferlhf-reward-onnx@champion", window: str = "24h",
                      min_records: int = 0, max_drift_share: float = 0.0, fail_on_drift: bool = True,
                      config: str = "", overrides: dict = {}, code_version: str = saferlhf.__version__) -> Outputs:
     """Args:
         log: the scorer's prediction log, predictions.jsonl or its folder, on the log volume mounted into the pod.
+        log_volume: the PVC holding the scorer's prediction log, mounted at /var/log/saferlhf/predictions.
         reference: reference scores, a parquet/CSV path or an MLflow URI (models:/NAME@ALIAS, runs:/ID).
         window: records to check, a span back from now (30m, 24h, 7d) or a count (5000); "": from the config.
         min_records: fewest records the window must hold (0: from the config).
@@ -44,5 +47,7 @@ def monitor_pipeline(log: str = "/var/log/saferlhf/predictions",
     # never cached (the log grows behind the same path) and never retried (drift is a finding, not a crash)
     check = configure(monitor_drift(stage=stage, log=log, reference=reference, fail_on_drift=fail_on_drift),
                       "monitor-drift", cache=False, retry=False)
+    platform.mount_prediction_log(check, log_volume)
+    platform.apply()
     return Outputs(passed=check.outputs["passed"], drifted=check.outputs["drifted"], report=check.outputs["report"],
                    snapshot=check.outputs["snapshot"])

@@ -13,7 +13,7 @@ from typing import Any
 
 from kfp import compiler, local
 
-from pipelines import monitor_pipeline as monitor, saferlhf_pipeline as training
+from pipelines import monitor_pipeline as monitor, platform, saferlhf_pipeline as training
 from saferlhf.artifacts import Layout
 from saferlhf.errors import UserError
 from saferlhf.pipeline import source_hash
@@ -47,14 +47,14 @@ def get_pipeline(name: str) -> Pipeline:
     return PIPELINES[name]
 
 
-def compile_all(folder: Path | None = None) -> list[Path]:
+def compile_all(folder: Path | None = None, settings: platform.Platform = platform.Platform()) -> list[Path]:
     """Write every pipeline's spec YAML to its checked-in place, or into `folder` under the same file names
-    (deterministic for the same source and SAFERLHF_IMAGE)."""
+    (deterministic for the same source and SAFERLHF_IMAGE); `settings`: the ConfigMap/Secret names the steps read."""
     paths = []
     for p in PIPELINES.values():
         path = folder / p.compiled.name if folder else p.compiled
         path.parent.mkdir(parents=True, exist_ok=True)
-        compiler.Compiler().compile(p.func, str(path))
+        compiler.Compiler().compile(platform.build(p.func, settings), str(path))
         paths.append(path)
     return paths
 

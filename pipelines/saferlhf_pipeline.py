@@ -18,6 +18,8 @@ from components.policy import init_policy
 from components.registry import promotion_gate, register
 from components.reward import train_reward
 from components.rl import train_rl
+from pipelines import platform
+from saferlhf.pipeline.platform import GPU_NODE_SELECTOR, GPU_TOLERATIONS
 
 PIPELINE_NAME = "saferlhf"
 COMPILED = Path(__file__).with_name("saferlhf_pipeline.yaml")
@@ -33,7 +35,8 @@ def saferlhf_pipeline(config: str = "demo", overrides: dict = {}, code_version: 
                       seed: int = -1, reward_epochs: int = 0, policy_epochs: int = 0, rl_steps: int = 0,
                       objective: str = "", target_kl: float = 0.0, min_unsafe_reduction: float = -1.0,
                       max_over_refusal_increase: float = -1.0, max_probe_risk: float = -1.0,
-                      gpus: int = 0) -> Outputs:
+                      gpus: int = 0, gpu_tolerations: list = GPU_TOLERATIONS,
+                      gpu_node_selector: dict = GPU_NODE_SELECTOR) -> Outputs:
     """Args:
         config: config name (configs/<name>.yaml in the image), a YAML path, or the YAML text itself.
         overrides: {section: {field: value}} applied on top of the config.
@@ -48,6 +51,8 @@ def saferlhf_pipeline(config: str = "demo", overrides: dict = {}, code_version: 
         max_over_refusal_increase: gate, most over-refusal rise, absolute (-1: from the config).
         max_probe_risk: gate, highest RL overall probe risk (-1: from the config).
         gpus: GPUs for the reward-model and RL steps (0: CPU only).
+        gpu_tolerations: tolerations of the GPU steps when gpus > 0, key[=value]:effect or mappings.
+        gpu_node_selector: node labels the GPU steps require when gpus > 0 (default: none).
     """
     cfg = configure(resolve_config(
         config=config, overrides=overrides, code_version=code_version, seed=seed, reward_epochs=reward_epochs,
@@ -86,6 +91,8 @@ def saferlhf_pipeline(config: str = "demo", overrides: dict = {}, code_version: 
         configure(register(stage=cfg["registry"], promote=True, **artifacts), "register")
     with dsl.Else("gates-failed"):
         configure(register(stage=cfg["registry"], promote=False, **artifacts), "register")
+    # Kubernetes: MLflow env from the namespace's ConfigMap/Secret, security context, GPU placement (every task)
+    platform.apply(gpus=gpus, gpu_tolerations=gpu_tolerations, gpu_node_selector=gpu_node_selector)
     return Outputs(dataset=dataset, reward_model=reward_model, base_policy=base_policy, rl_policy=rl_policy,
                    reward_onnx=onnx.outputs["reward_onnx"], evaluation=gate.outputs["evaluation"],
                    probes_report=gate.outputs["probes_report"], promotion=gate.outputs["decision"])

@@ -312,6 +312,9 @@ class RegistryConfig(StageConfig):
     """Gate: the RL policy's overall safety-probe risk may be at most this."""
     tolerance: float = Field(0.02, ge=0, le=1)
     """Gate against the champion: the challenger may be worse than the champion by at most this on each metric."""
+    promote: bool = True
+    """Move `champion` to a new version whose gates pass; false registers every model as `challenger` only (the
+    pipeline's gates-failed branch sets it)."""
 
     @field_validator("models")
     @classmethod

@@ -136,6 +136,7 @@ PLUMBING = {
     "assess-policies": Resources("2", "4", "6Gi", "12Gi"),
     "promotion-gate": Resources("250m", "1", "1Gi", "2Gi"),
     "resolve-monitor-config": Resources("250m", "1", "512Mi", "1Gi"),
+    "gpu-placement": Resources("100m", "500m", "256Mi", "512Mi"),  # pipelines/platform.py: GPU steps' tolerations
 }
 
 

@@ -92,9 +92,14 @@ def test_submit_sends_the_compiled_spec_and_waits(kfp_server):
     assert ("POST", "/apis/v2beta1/experiments") in paths and ("GET", "/apis/v2beta1/runs/run-42") in paths
     assert all(q["auth"] == "Bearer s3cret" for q in handler.requests)
     run = next(q["body"] for q in handler.requests if q["path"] == "/apis/v2beta1/runs")
-    compiled = yaml.safe_load((REPO / "pipelines" / "saferlhf_pipeline.yaml").read_text())
-    assert run["pipeline_spec"]["pipelineInfo"] == compiled["pipelineInfo"]
-    assert run["pipeline_spec"]["root"] == compiled["root"]
+    compiled, platform_spec = yaml.safe_load_all((REPO / "pipelines" / "saferlhf_pipeline.yaml").read_text())
+    # with a platform spec, the v2beta1 API takes both documents in pipeline_spec (what kfp.Client sends)
+    assert set(run["pipeline_spec"]) == {"pipeline_spec", "platform_spec"}
+    assert run["pipeline_spec"]["pipeline_spec"]["pipelineInfo"] == compiled["pipelineInfo"]
+    assert run["pipeline_spec"]["pipeline_spec"]["root"] == compiled["root"]
+    sent = run["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert sent == platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert all(e["configMapAsEnv"][0]["configMapName"] == "saferlhf-pipeline-env" for e in sent.values())
     assert run["display_name"] == "nightly" and run["experiment_id"] == "exp-1"
     assert run["runtime_config"]["parameters"] == {"rl_steps": 7, "objective": "lagrangian"}
     assert run["service_account"] == "saferlhf-runner"
@@ -105,9 +110,11 @@ def test_submit_the_drift_monitor_pipeline(kfp_server):
     r = submit("--host", url, "--pipeline", "monitor", "--param", "window=5000", "--param", "fail_on_drift=false")
     assert r.returncode == 0, r.stderr
     run = next(q["body"] for q in handler.requests if q["path"] == "/apis/v2beta1/runs")
-    compiled = yaml.safe_load((REPO / "pipelines" / "monitor_pipeline.yaml").read_text())
-    assert run["pipeline_spec"]["pipelineInfo"] == compiled["pipelineInfo"]
+    compiled, _ = yaml.safe_load_all((REPO / "pipelines" / "monitor_pipeline.yaml").read_text())
+    assert run["pipeline_spec"]["pipeline_spec"]["pipelineInfo"] == compiled["pipelineInfo"]
     assert compiled["pipelineInfo"]["name"] == "saferlhf-drift-monitor"
+    sent = run["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert sent["exec-monitor-drift"]["pvcMount"][0]["mountPath"] == "/var/log/saferlhf/predictions"
     assert run["runtime_config"]["parameters"] == {"window": "5000", "fail_on_drift": False}  # a str parameter
 
 

@@ -336,3 +336,20 @@ def test_onnx_pyfunc_loads_without_torch(registered):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split()[-3:] == ["1", "False", "False"]
+
+
+def test_held_registration_promotes_no_model(registered, reg_layout):
+    """registry.promote=false (the pipeline's gates-failed branch): new challengers of every model, champions
+    untouched, even for the reward models whose own gates pass."""
+    from saferlhf.registry import run_register
+
+    names = ("saferlhf-reward", ONNX, "saferlhf-policy")
+    before = {n: client().get_model_version_by_alias(n, "challenger").version for n in names}
+    champs = {n: champion(n) for n in names if n != "saferlhf-policy"}
+    held = run_register(_cfg(models=names, promote=False), reg_layout)["models"]
+    for name in names:
+        assert held[name]["action"] == "rejected" and "promotion held" in held[name]["reason"], held[name]
+        assert int(held[name]["version"]) > int(before[name])
+        assert "challenger" in client().get_model_version(name, str(held[name]["version"])).aliases
+    assert {n: champion(n) for n in champs} == champs
+    assert held[ONNX]["reason"].endswith("own gates: all gates passed")  # its own verdict is kept

@@ -30,6 +30,9 @@ K8S_VERSIONS = ("1.30.0", "1.37.0")  # oldest supported and newest schemas kuber
 KSERVE_SCHEMA = REPO / "tests" / "schemas" / "kserve_inferenceservice_v1beta1.json"
 IMAGES = {"serve": "saferlhf-serve", "pipeline": "saferlhf"}  # Dockerfile target -> image name
 SCORER_MODEL = "models:/saferlhf-reward-onnx@champion"
+PIPELINE_NAMESPACE = MANIFESTS / "overlays" / "pipeline-namespace"  # pipeline runs in a Kubeflow profile namespace
+PIPELINE_NAMESPACE_LABEL = {"saferlhf.io/pipelines": "enabled"}
+KFP_STEP_PODS = {"matchLabels": {"pipelines.kubeflow.org/v2_component": "true"}}  # KFP's label on every v2 pod
 
 
 def _kubectl() -> str:
@@ -49,6 +52,7 @@ def render(path: Path) -> list[dict]:
 def rendered() -> dict[str, list[dict]]:
     docs = {name: render(MANIFESTS / "overlays" / name) for name in OVERLAYS}
     docs["kserve"] = render(MANIFESTS / "kserve")
+    docs["pipeline-namespace"] = render(PIPELINE_NAMESPACE)
     return docs
 
 
@@ -309,7 +313,9 @@ def test_network_policies_default_deny_and_open_servers_narrowly(rendered, overl
                 for peer in rule["from"]:
                     assert "ipBlock" not in peer
                     ns = peer.get("namespaceSelector")
-                    assert ns is None or set(ns["matchLabels"]) == {"kubernetes.io/metadata.name"}, peer
+                    # a namespace by its immutable name, or by the pipeline label but then only its KFP step pods
+                    assert ns is None or set(ns["matchLabels"]) == {"kubernetes.io/metadata.name"} or (
+                        ns["matchLabels"] == PIPELINE_NAMESPACE_LABEL and peer["podSelector"] == KFP_STEP_PODS), peer
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -388,3 +394,78 @@ def test_version_has_one_source():
     assert "version" not in meta["project"], "pyproject.toml must not keep its own copy of the version"
     assert "version" in meta["project"]["dynamic"]
     assert meta["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "saferlhf.__version__"}
+
+
+# ------------------------------------------------------------------------------------------ pipeline runs
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_pipeline_namespace_objects_are_valid_kubernetes(rendered, version):
+    objs = rendered["pipeline-namespace"]
+    assert {o["kind"] for o in objs} == {"ServiceAccount", "Role", "RoleBinding", "ConfigMap"}
+    for obj in objs:
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def _mlflow_hosts(objs: list[dict], namespace: str) -> set[str]:
+    (c,) = one(objs, "Deployment", "saferlhf-mlflow")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value", "") for e in c.get("env", [])}
+    hosts = arg_after(c, "--allowed-hosts").replace("$(POD_NAMESPACE)", namespace)
+    return set(re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), ""), hosts).split(","))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS + ("pipeline-namespace",))
+def test_pipeline_steps_find_mlflow_through_the_configmap(rendered, overlay):
+    """The ConfigMap the compiled steps read (saferlhf.pipeline.platform's name and keys) exists where the runs go,
+    and its URI names the MLflow Service, a port it serves and a Host header the server accepts."""
+    from urllib.parse import urlsplit
+
+    from saferlhf.pipeline import platform
+
+    cm = one(rendered[overlay], "ConfigMap", platform.CONFIG_MAP)
+    assert cm["metadata"]["name"] == platform.CONFIG_MAP and set(cm["data"]) <= set(platform.CONFIG_MAP_ENV)
+    uri = urlsplit(cm["data"]["mlflow-tracking-uri"])
+    app = rendered["production" if overlay == "pipeline-namespace" else overlay]  # where MLflow runs
+    app_ns = one(app, "Namespace", "saferlhf")["metadata"]["name"]
+    svc = one(app, "Service", "saferlhf-mlflow")
+    service, _, namespace = uri.hostname.partition(".")
+    assert service == svc["metadata"]["name"] and uri.port in {p["port"] for p in svc["spec"]["ports"]}
+    if overlay == "pipeline-namespace":  # another namespace: the Service's namespace must be in the name
+        assert namespace.removesuffix(".svc") == app_ns, uri.hostname
+    assert uri.netloc in _mlflow_hosts(app, app_ns), f"{uri.netloc} is not in MLflow's --allowed-hosts"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_mlflow_admits_kfp_step_pods_of_labelled_namespaces(rendered, overlay):
+    pol = one(rendered[overlay], "NetworkPolicy", "saferlhf-mlflow")
+    peers = [p for rule in pol["spec"]["ingress"] for p in rule["from"]]
+    labelled = [p for p in peers if p.get("namespaceSelector", {}).get("matchLabels") == PIPELINE_NAMESPACE_LABEL]
+    assert labelled and all(p["podSelector"] == KFP_STEP_PODS for p in labelled)
+    # the label the pipeline-namespace overlay tells its user to set is the one admitted
+    key, value = next(iter(PIPELINE_NAMESPACE_LABEL.items()))
+    assert f"{key}={value}" in (PIPELINE_NAMESPACE / "kustomization.yaml").read_text()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_monitor_pipeline_mounts_the_volume_the_scorer_writes(rendered, overlay):
+    from saferlhf.pipeline import platform
+
+    scorer = one(rendered[overlay], "Deployment", "saferlhf-scorer")["spec"]["template"]["spec"]
+    (c,) = scorer["containers"]
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in scorer["volumes"]
+              if "persistentVolumeClaim" in v}
+    mount = next(m for m in c["volumeMounts"] if m["name"] in claims)
+    assert claims[mount["name"]] == platform.PREDICTION_LOG_PVC
+    assert mount["mountPath"] == arg_after(c, "--log-dir") == platform.PREDICTION_LOG_MOUNT
+    assert scorer["securityContext"]["runAsUser"] == platform.RUN_AS_USER  # same owner as the monitor step
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS + ("pipeline-namespace",))
+def test_pipeline_runner_needs_no_read_of_the_step_env(rendered, overlay):
+    """Env from ConfigMap/Secret and PVC mounts are resolved by the kubelet: the runner's Role grants neither."""
+    from saferlhf.pipeline import platform
+
+    role = one(rendered[overlay], "Role", "saferlhf-pipeline-runner")
+    named = {n for rule in role["rules"] for n in rule.get("resourceNames", [])}
+    assert not {platform.CONFIG_MAP, platform.SECRET, platform.PREDICTION_LOG_PVC} & named
+    assert not any("persistentvolumeclaims" in rule["resources"] for rule in role["rules"])

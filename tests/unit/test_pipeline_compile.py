@@ -26,10 +26,15 @@ TRAINING_STEPS = tuple(s.name for s in pipeline_stages() if s.resources.gpu)  # 
 STEPS = {s.name: s for s in pipeline_stages()}
 
 
+def load_spec(path: Path) -> pipeline_spec_pb2.PipelineSpec:
+    """The first YAML document (the second is the Kubernetes platform spec, tests/unit/test_pipeline_platform.py);
+    strict parse: an unknown or mistyped field anywhere fails."""
+    return json_format.ParseDict(next(yaml.safe_load_all(path.read_text())), pipeline_spec_pb2.PipelineSpec())
+
+
 @pytest.fixture(scope="module")
 def spec() -> pipeline_spec_pb2.PipelineSpec:
-    # strict parse: an unknown or mistyped field anywhere fails
-    return json_format.ParseDict(yaml.safe_load(COMPILED.read_text()), pipeline_spec_pb2.PipelineSpec())
+    return load_spec(COMPILED)
 
 
 def all_tasks(spec) -> dict[str, pipeline_spec_pb2.PipelineTaskSpec]:
@@ -125,7 +130,8 @@ def test_config_step_emits_one_section_per_stage(spec):
     comp = spec.components["comp-resolve-config"]
     assert set(comp.output_definitions.parameters) == {s.section for s in STEPS.values()}
     pipeline_params = set(spec.root.input_definitions.parameters)
-    assert set(PARAM_FIELDS) | {"seed", "config", "overrides", "code_version", "gpus"} == pipeline_params
+    assert set(PARAM_FIELDS) | {"seed", "config", "overrides", "code_version", "gpus", "gpu_tolerations",
+                                "gpu_node_selector"} == pipeline_params
     for section, field in (t for targets in PARAM_FIELDS.values() for t in targets):
         assert field in Config.model_fields[section].annotation.model_fields, (section, field)
 
@@ -133,7 +139,7 @@ def test_config_step_emits_one_section_per_stage(spec):
 def test_monitor_spec_reads_like_the_recipe():
     """resolve-monitor-config -> monitor-drift; the check is never cached (the log grows behind the same path) nor
     retried (drift is a finding), and has the CronJob's resources on the project image."""
-    spec = json_format.ParseDict(yaml.safe_load(MONITOR_COMPILED.read_text()), pipeline_spec_pb2.PipelineSpec())
+    spec = load_spec(MONITOR_COMPILED)
     assert spec.pipeline_info.name == "saferlhf-drift-monitor"
     tasks = dict(spec.root.dag.tasks)
     assert set(tasks) == {"resolve-monitor-config", "monitor-drift"}
@@ -145,8 +151,8 @@ def test_monitor_spec_reads_like_the_recipe():
     assert {"stage", "log", "reference", "fail_on_drift"} == params
     assert {"report", "snapshot", "metrics"} == outs
     assert {"passed", "drifted"} == set(spec.components["comp-monitor-drift"].output_definitions.parameters)
-    assert {"log", "reference", "window", "min_records", "max_drift_share", "fail_on_drift", "config", "overrides",
-            "code_version"} == set(spec.root.input_definitions.parameters)
+    assert {"log", "log_volume", "reference", "window", "min_records", "max_drift_share", "fail_on_drift", "config",
+            "overrides", "code_version"} == set(spec.root.input_definitions.parameters)
     container = spec.deployment_spec.fields["executors"].struct_value.fields["exec-monitor-drift"].struct_value \
         .fields["container"].struct_value.fields
     assert container["image"].string_value.startswith("saferlhf:")

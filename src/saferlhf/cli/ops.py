@@ -4,6 +4,7 @@ list, show, promote, roll back)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +14,8 @@ from saferlhf.artifacts import Layout
 from saferlhf.cli.core import CONFIG_HELP, adapter, app, resolve_stage
 from saferlhf.cli.stages import registry_app
 from saferlhf.config import load_config
+from saferlhf.errors import UserError
+from saferlhf.pipeline.platform import CONFIG_MAP, SECRET
 
 pipeline_app = typer.Typer(help="Kubeflow pipeline: compile, run locally (kfp.local), submit to a cluster.",
                             no_args_is_help=True)
@@ -30,9 +33,15 @@ PIPELINE_HELP = "Which pipeline: saferlhf (train, assess, register) or monitor (
 
 @pipeline_app.command("compile")
 def pipeline_compile(output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o",
-                                                               help="Folder to write to (default: pipelines/, where the specs are checked in).")):
+                                                               help="Folder to write to (default: pipelines/, where the specs are checked in)."),
+                     config_map: str = typer.Option(CONFIG_MAP, help="ConfigMap the steps take MLFLOW_TRACKING_URI from (in the run's namespace)."),
+                     secret: str = typer.Option(SECRET, help="Secret the steps take MLflow credentials from, when it exists.")):
     """Compile both pipelines to their KFP v2 spec YAMLs (saferlhf_pipeline.yaml, monitor_pipeline.yaml)."""
-    for path in _pipelines("runner").compile_all(output_dir):
+    for name, value in (("--config-map", config_map), ("--secret", secret)):
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", value):
+            raise UserError(f"{name} {value!r} is not a Kubernetes object name (lower-case letters, digits, '-', '.')")
+    platform = _pipelines("platform")
+    for path in _pipelines("runner").compile_all(output_dir, platform.Platform(config_map, secret)):
         typer.echo(str(path))
 
 

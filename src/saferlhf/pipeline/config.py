@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from saferlhf.config import Config, RegistryConfig, StageConfig, format_validation_error
 from saferlhf.errors import UserError
+from saferlhf.pipeline.platform import require_tracking_uri
 
 
 # Pipeline parameter -> the config fields it sets; its "unset" value (UNSET: the pipeline's default) keeps the
@@ -94,9 +95,11 @@ def resolve_config(config: str, overrides: dict | None = None, params: dict | No
         for section, field in targets:
             raw.setdefault(section, {})[field] = value
     try:
-        return Config.model_validate(raw)
+        cfg = Config.model_validate(raw)
     except ValidationError as e:
         raise UserError(format_validation_error(e, where)) from None
+    require_tracking_uri(cfg.registry.tracking_uri, "pipeline config")  # a cluster run without MLflow stops here
+    return cfg
 
 
 def _has_field(annotation: Any, field: str) -> bool:

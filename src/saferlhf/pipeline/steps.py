@@ -19,6 +19,7 @@ from typing import Any
 from saferlhf.artifacts import Layout
 from saferlhf.io import hardlink_or_copy, write_json, write_text
 from saferlhf.pipeline.config import stage_config
+from saferlhf.pipeline.platform import require_tracking_uri
 from saferlhf.results import StageResult
 from saferlhf.stages import ASSESSMENTS, STAGE, place_of
 
@@ -65,6 +66,8 @@ def run_stage(payload: str, step: str, inputs: dict[str, str], outputs: dict[str
     places (`data_dir`, `reward_model`, ...) to artifact paths. Returns its typed result, paths moved."""
     section, cfg, tracking = stage_config(payload)
     stage = STAGE[step]
+    # on a cluster, a step without MLflow stops here, not after its work (registry: a scratch SQLite file, lost)
+    require_tracking_uri(tracking.tracking_uri, section)
     root = Path(scratch)
     if root.exists():
         shutil.rmtree(root)  # a retried attempt starts clean
@@ -213,10 +216,13 @@ def gate_step(payload: str, assessments: list[tuple[str, str]], reward_model: st
 def register_step(payload: str, promote: bool, artifacts: dict[str, str], decision: str, registration: str,
                   metrics: Any) -> dict:
     """The register component's body: `saferlhf.registry.run_register` on the run's artifacts. It registers every
-    model as `challenger` and moves `champion` only when its gates (the pipeline gate's, plus the comparison with
-    the current champion) pass, so the held branch (`promote=False`) cannot promote either."""
+    model as `challenger`; with `promote` (the pipeline gate passed) `champion` moves to each model whose own gates
+    and champion comparison pass, without it (the held branch) to none (`registry.promote` = false)."""
     inputs, _ = step_io("register", artifacts)
-    result = run_stage(payload, "register", inputs, {}, str(Path(registration).parent / "layout"))
+    data = json.loads(payload)  # the gate's verdict is an input of the stage: registry.promote AND promote
+    data["config"]["promote"] = bool(promote) and data["config"].get("promote", True)
+    result = run_stage(json.dumps(data, sort_keys=True), "register", inputs, {},
+                       str(Path(registration).parent / "layout"))
     models = {name: m.get("action", m.get("skipped", "")) for name, m in result.models.items()}
     log_metrics(metrics, {"gate_passed": float(promote), **result.metrics})
     verdict = "gates passed: eligible for `champion`" if promote else "gates failed: registered as `challenger` only"
@@ -254,6 +260,7 @@ def monitor_step(payload: str, log: str, reference: str, fail_on_drift: bool, re
     from saferlhf.monitor import run_monitor
 
     _, section, tracking = stage_config(payload)
+    require_tracking_uri(tracking.tracking_uri, "monitor")
     task_dir = Path(report).parent
     scratch = task_dir / "monitoring"
     with error_note(task_dir):

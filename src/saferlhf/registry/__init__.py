@@ -64,7 +64,11 @@ def register_outputs(cfg: RegistryConfig, layout: Layout, run_id: str, parent_ru
             continue
         uri, extra = log_model(name, folder, layout)
         mv = promote.register(name, uri, metrics, {**base_tags, **extra})
-        decision = promote.apply(promote.evaluate(name, mv.version, cfg))
+        decision = promote.evaluate(name, mv.version, cfg)
+        if not cfg.promote:  # held (the pipeline's gate failed): its own gates may pass, champion stays
+            decision = {**decision, "passed": False,
+                        "reason": f"promotion held (registry.promote=false); own gates: {decision['reason']}"}
+        decision = promote.apply(decision)
         promote.record(decision, "register")
         results[name] = {"version": mv.version, "action": decision["action"], "passed": decision["passed"],
                          "reason": decision["reason"], "previous_champion": decision["previous_champion"],
