@@ -121,8 +121,8 @@ def _export_int8(cfg: ExportConfig, layout: Layout, model_dir: Path, out_dir: Pa
     and the parity check both pass. Returns the report's `int8` section (see saferlhf.quantize)."""
     import onnx
 
-    from saferlhf.quantize import MIN_INT8_SHARE, SEARCHED_OPS, flops_per_item, int8_share, keep_patterns, \
-        quantize, search, weight_nodes
+    from saferlhf.quantize import (MIN_INT8_SHARE, SEARCHED_OPS, flops_per_item, int8_share, keep_patterns,
+                                   quantize, search, weight_nodes)
 
     prompts, responses, ref, pairs, weights, max_length = parity
     cal_p, cal_r, _ = _split_data(resolve(cfg.data_path, layout.labels), cfg.calibration_split,
@@ -132,8 +132,8 @@ def _export_int8(cfg: ExportConfig, layout: Layout, model_dir: Path, out_dir: Pa
     tokens = np.array([len(e.ids) for e in tokenizer.encode_batch(list(zip(prompts, responses)))])  # (N,) no padding
     dst = out_dir / INT8_FILE
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        fused, trial = _fuse_and_smooth(out_dir / FP32_FILE, Path(tmp), model_dir, cfg, tokenizer, calib), \
-            Path(tmp) / "trial.onnx"
+        fused = _fuse_and_smooth(out_dir / FP32_FILE, Path(tmp), model_dir, cfg, tokenizer, calib)
+        trial = Path(tmp) / "trial.onnx"
         nodes = weight_nodes(onnx.load(str(fused), load_external_data=False).graph)
         candidates = [w.name for w in nodes if w.op_type in SEARCHED_OPS]
         quick = tuple(x[:cfg.sensitivity_samples] for x in calib[:3]) + calib[3:]  # ranking needs fewer rows
