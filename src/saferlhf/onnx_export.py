@@ -145,25 +145,28 @@ def _export_int8(cfg: ExportConfig, layout: Layout, model_dir: Path, out_dir: Pa
         res = search(candidates, keep_patterns(candidates, cfg.int8_keep_fp32), error,
                      cfg.int8_tolerance * cfg.int8_calibration_margin,
                      len(candidates) - math.ceil(MIN_INT8_SHARE * len(candidates)), cfg.int8_search_seconds)
-        info = {"method": "dynamic INT8 (per-channel int8 weights, per-run uint8 activations)",
-                "smoothquant_alpha": cfg.int8_smoothing_alpha, "int8_nodes": res.int8,
-                "fp32_nodes": res.fp32 + [w.name for w in nodes if w.op_type not in SEARCHED_OPS],
-                **int8_share(nodes, res.int8, tokens), "flops_per_item": flops_per_item(nodes, tokens),
-                "mean_tokens": float(tokens.mean()),
-                "search": {"trials": res.trials, "seconds": res.seconds, "budget_seconds": cfg.int8_search_seconds,
-                           "calibration_split": cfg.calibration_split, "calibration_items": len(cal_p),
-                           "calibration_max_abs_diff": res.calibration_max_abs_diff}}
+        search_info = {"trials": res.trials, "seconds": res.seconds, "budget_seconds": cfg.int8_search_seconds,
+                       "calibration_split": cfg.calibration_split, "calibration_items": len(cal_p),
+                       "calibration_max_abs_diff": res.calibration_max_abs_diff, "last_tried_int8_nodes": res.int8}
+
+        def served(int8: list[str]) -> dict:  # what the written file holds: nothing INT8 when none is written
+            return {"method": "dynamic INT8 (per-channel int8 weights, per-run uint8 activations)",
+                    "smoothquant_alpha": cfg.int8_smoothing_alpha, "int8_nodes": int8,
+                    "fp32_nodes": [w.name for w in nodes if w.name not in int8], **int8_share(nodes, int8, tokens),
+                    "flops_per_item": flops_per_item(nodes, tokens), "mean_tokens": float(tokens.mean()),
+                    "search": search_info}
+
         if not res.passed:
-            return {**info, "file": None, "passed": False, "usable": False, "reason": res.reason}
+            return {**served([]), "file": None, "passed": False, "usable": False, "reason": res.reason}
         atomic_write(dst, lambda p: quantize(fused, p, res.int8))
     check = _check(dst, out_dir, max_length, prompts, responses, ref, pairs, weights, cfg.int8_tolerance,
                    cfg.min_rank_agreement)
     if not check["passed"]:
         dst.unlink()
-        return {**info, **check, "file": None, "passed": False, "usable": False,
+        return {**served([]), **check, "file": None, "passed": False, "usable": False,
                 "reason": f"{cfg.parity_split} split: max |delta| {check['max_abs_diff']:.4f} (bound "
                           f"{cfg.int8_tolerance}), rank agreement {check['rank_agreement']}"}
-    return {**info, **check, "usable": True, "reason": ""}
+    return {**served(res.int8), **check, "usable": True, "reason": ""}
 
 
 def _fuse_and_smooth(src: Path, tmp: Path, model_dir: Path, cfg: ExportConfig, tokenizer, calib: tuple) -> Path:
