@@ -61,11 +61,11 @@ export-onnx: $(STAMP)  ## export the reward model to ONNX fp32 + INT8 with parit
 	$(BIN)/saferlhf --config $(CONFIG) reward export-onnx --quantize int8
 
 serve: $(STAMP)  ## scoring service (KServe V2 + /v1/score) on 127.0.0.1:8000; exports the ONNX model first if missing
-	@test -f $(ONNX_BUNDLE)/model.int8.onnx || $(BIN)/saferlhf --config $(CONFIG) reward export-onnx --quantize int8
+	@test -f $(ONNX_BUNDLE)/export_report.json || $(BIN)/saferlhf --config $(CONFIG) reward export-onnx --quantize int8
 	$(BIN)/saferlhf --config $(CONFIG) serve
 
 bench-serve: $(STAMP)  ## load test: PyTorch eager vs ONNX fp32 vs INT8 at 1/16/64 clients -> outputs/bench/serve.json
-	@test -f $(ONNX_BUNDLE)/model.int8.onnx || $(BIN)/saferlhf --config $(CONFIG) reward export-onnx --quantize int8
+	@test -f $(ONNX_BUNDLE)/export_report.json || $(BIN)/saferlhf --config $(CONFIG) reward export-onnx --quantize int8
 	$(BIN)/python benchmarks/bench_serve.py --model $(ONNX_BUNDLE)
 
 bench-reliability: $(STAMP)  ## scorer soak (10k requests, kill -9 a worker), attacks, full log disk -> outputs/bench/reliability.json

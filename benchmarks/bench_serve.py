@@ -1,16 +1,22 @@
 """Scoring-endpoint load test: `make bench-serve` -> outputs/bench/serve.json (+ serve.md, the README table).
 
-Three servers, one after another, each the real `saferlhf serve` in its own process on loopback:
-  pytorch-eager  the same app with backend=torch, one model call per request (max_batch_size=1): the baseline
-  onnx-fp32      ONNX Runtime fp32 + adaptive micro-batching
-  onnx-int8      ONNX Runtime INT8 + adaptive micro-batching
+Four servers, one after another, each the real `saferlhf serve` in its own process on loopback:
+  pytorch-eager    the same app with backend=torch, one model call per request (max_batch_size=1): the naive baseline
+  pytorch-batched  backend=torch with the same adaptive micro-batcher and all cores: the fair peer
+  onnx-fp32        ONNX Runtime fp32 + adaptive micro-batching
+  onnx-int8        ONNX Runtime INT8 + adaptive micro-batching (skipped, with the reason, when the export failed INT8)
 For each, a closed-loop load generator (a separate process, raw HTTP/1.1 keep-alive, one item per request)
 runs at 1, 16 and 64 concurrent clients for a bounded number of requests. The ONNX servers also serve gRPC
 (`--grpc-port`, same process and batcher): after each REST level the same level runs over gRPC (ModelInfer,
 raw BYTES inputs as tritonclient sends them, one channel per client), so the two protocols sit side by side.
 Per level: throughput, p50/p95/p99
 latency, the server's CPU% and CPU-ms per request; per server: peak RSS (VmHWM, model load included).
-Pairs are the test split of the dataset (realistic lengths)."""
+Pairs are the test split of the dataset (realistic lengths).
+
+The limit: the same run measures this CPU's fp32 and INT8 GEMM throughput at the encoder's shapes
+(benchmarks/gemm_peak.py) and, with the model's FLOPs per item (export_report.json: from the graph and the test
+split's token counts), reports each backend's achieved model GFLOP/s as a share of that peak: per wall second
+against all cores, and per CPU second against one core (the figure a shared machine distorts least)."""
 
 from __future__ import annotations
 
@@ -28,8 +34,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
 BACKENDS = {  # name -> extra `saferlhf serve` flags
     "pytorch-eager": ["--backend", "torch", "--max-batch-size", "1", "--max-items", "1"],
+    "pytorch-batched": ["--backend", "torch"],
     "onnx-fp32": ["--precision", "fp32"],
     "onnx-int8": ["--precision", "int8"],
 }
@@ -196,9 +204,19 @@ def main() -> None:
     pairs_file.write_text(json.dumps(list(zip(test["prompt"], test["response"]))))
     levels = [int(x) for x in args.levels.split(",")]
     counts = [int(x) for x in args.requests.split(",")]
+    from saferlhf.serve.bundle import INT8_FILE, find_bundle_dir, int8_failure
+
+    bundle = find_bundle_dir(Path(args.model))
+    export = json.loads((bundle / "export_report.json").read_text()) if (bundle / "export_report.json").is_file() else {}
+    backends = args.backends.split(",")
+    skipped = {}
+    if "onnx-int8" in backends and not (bundle / INT8_FILE).is_file():
+        skipped["onnx-int8"] = int8_failure(bundle) or f"no {INT8_FILE} (export with --quantize int8)"
+        backends.remove("onnx-int8")
+        print(f"onnx-int8 skipped: {skipped['onnx-int8']}", flush=True)
     load0 = os.getloadavg()
     results = []
-    for name in args.backends.split(","):
+    for name in backends:
         grpc_port = _free_port() if name.startswith("onnx") and not args.no_grpc else None
         flags = BACKENDS[name] + (["--grpc-port", str(grpc_port)] if grpc_port else [])
         proc, url = _start(args.model, flags, tmp / name)
@@ -217,21 +235,63 @@ def main() -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
-    summary = _summary(results, levels[-1])
+    limit = _limit(results, export.get("int8") or {})
+    summary = _summary(results, levels[-1], limit)
     report = {"machine": {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
                           "platform": platform.platform(), "load_average_before": [round(x, 2) for x in load0],
                           "load_average_after": [round(x, 2) for x in os.getloadavg()]},
               "model": args.model, "pairs": len(test), "levels": levels, "requests": counts,
-              "results": results, "summary": summary}
+              "skipped": skipped, "limit": limit, "results": results, "summary": summary}
     write_json(args.out, report)
     write_text(Path(args.out).with_suffix(".md"), _table(results))
     print(_table(results))
     print(json.dumps(summary, indent=2))
 
 
-def _summary(results: list[dict], top: int) -> dict:
+def _limit(results: list[dict], int8_report: dict) -> dict:
+    """GEMM peak of this CPU and, per result, the achieved model GFLOP/s as a share of it (added to each row)."""
+    from gemm_peak import measure
+
+    from saferlhf.serve.scorer import cpu_limit
+
+    flops = (int8_report.get("flops_per_item") or {}).get("total_gflop")
+    tokens = int8_report.get("mean_tokens")
+    if not flops or not tokens:
+        return {"note": "export_report.json has no int8.flops_per_item (export with --quantize int8)"}
+    peak = measure(round(tokens), cpu_limit())
+    for r in results:
+        p = peak["int8" if r["backend"] == "onnx-int8" else "fp32"]
+        r["model_gflops"] = round(r["throughput_rps"] * flops, 1)  # (req/s) x (GFLOP / item)
+        r["share_of_peak_all_cores"] = round(r["model_gflops"] / p["gflops_all_cores"], 3)
+        per_cpu_s = flops / (r["server_cpu_ms_per_request"] / 1000)  # GFLOP per second of server CPU
+        r["share_of_peak_one_core"] = round(per_cpu_s / p["gflops_one_core"], 3)
+    return {"model_gflop_per_item": flops, "mean_tokens": tokens, "gemm_peak": peak}
+
+
+def _ratio(at: dict, a: str, b: str, key: str, invert: bool = False) -> float | None:
+    if a not in at or b not in at:
+        return None
+    x, y = at[a][key], at[b][key]
+    return round(y / x if invert else x / y, 2)
+
+
+def _summary(results: list[dict], top: int, limit: dict) -> dict:
     at = {r["backend"]: r for r in results if r["concurrency"] == top and r["protocol"] == "rest"}
-    out: dict = {}
+    cpu = "server_cpu_ms_per_request"
+    out: dict = {
+        f"int8_vs_onnx_fp32_cpu_per_request_at_{top}": _ratio(at, "onnx-int8", "onnx-fp32", cpu, invert=True),
+        f"int8_vs_pytorch_batched_throughput_at_{top}": _ratio(at, "onnx-int8", "pytorch-batched", "throughput_rps"),
+        f"int8_vs_pytorch_batched_cpu_per_request_at_{top}": _ratio(at, "onnx-int8", "pytorch-batched", cpu,
+                                                                     invert=True),
+        f"int8_vs_pytorch_eager_throughput_at_{top}": _ratio(at, "onnx-int8", "pytorch-eager", "throughput_rps"),
+        f"int8_vs_pytorch_eager_cpu_per_request_at_{top}": _ratio(at, "onnx-int8", "pytorch-eager", cpu,
+                                                                   invert=True),
+        f"onnx_fp32_vs_pytorch_batched_throughput_at_{top}": _ratio(at, "onnx-fp32", "pytorch-batched",
+                                                                    "throughput_rps")}
+    if "onnx-int8" in at and "share_of_peak_one_core" in at["onnx-int8"]:
+        out[f"int8_share_of_int8_gemm_peak_at_{top}"] = {k: at["onnx-int8"][k] for k in
+                                                         ("share_of_peak_all_cores", "share_of_peak_one_core")}
+    out = {k: v for k, v in out.items() if v is not None}
     for r in results:  # gRPC beside REST on the same server, same level
         rest = next((x for x in results if x["protocol"] == "rest" and x["backend"] == r["backend"]
                      and x["concurrency"] == r["concurrency"]), None)
@@ -240,11 +300,6 @@ def _summary(results: list[dict], top: int) -> dict:
             out[key] = {"throughput": round(r["throughput_rps"] / rest["throughput_rps"], 2),
                         "cpu_ms_per_request": round(r["server_cpu_ms_per_request"]
                                                     / rest["server_cpu_ms_per_request"], 2)}
-    if "pytorch-eager" in at and "onnx-int8" in at:
-        out[f"int8_vs_pytorch_throughput_at_{top}"] = round(at["onnx-int8"]["throughput_rps"]
-                                                            / at["pytorch-eager"]["throughput_rps"], 2)
-        out[f"int8_vs_pytorch_cpu_per_request_at_{top}"] = round(
-            at["pytorch-eager"]["server_cpu_ms_per_request"] / at["onnx-int8"]["server_cpu_ms_per_request"], 2)
     onnx_rss = [r["peak_rss_mb"] for r in results if r["backend"].startswith("onnx")]
     if onnx_rss:
         out["onnx_peak_rss_mb"] = max(onnx_rss)
@@ -253,13 +308,16 @@ def _summary(results: list[dict], top: int) -> dict:
 
 
 def _table(results: list[dict]) -> str:
-    head = ("| backend | protocol | clients | requests | throughput (req/s) | p50 ms | p95 ms | p99 ms "
-            "| server CPU % "
-            "| CPU ms/req | peak RSS MB | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| backend | protocol | clients | requests | throughput (req/s) | p50 ms | p95 ms | p99 ms | server CPU % "
+            "| CPU ms/req | peak RSS MB | model GFLOP/s | % of peak (all cores / per CPU-s) | errors |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    pct = lambda r, k: f"{100 * r[k]:.0f}" if k in r else "-"  # noqa: E731
     rows = [f"| {r['backend']} | {r['protocol']} | {r['concurrency']} | {r['requests']} | {r['throughput_rps']} | "
             f"{r['p50_ms']} | "
             f"{r['p95_ms']} | {r['p99_ms']} | {r['server_cpu_percent']} | {r['server_cpu_ms_per_request']} | "
-            f"{r.get('peak_rss_mb', '')} | {r['errors']} |" for r in results]
+            f"{r.get('peak_rss_mb', '')} | {r.get('model_gflops', '-')} | "
+            f"{pct(r, 'share_of_peak_all_cores')} / {pct(r, 'share_of_peak_one_core')} | {r['errors']} |"
+            for r in results]
     return head + "\n".join(rows) + "\n"
 
 

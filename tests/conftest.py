@@ -92,10 +92,9 @@ def tiny_onnx_bundle(tiny_reward_model, tiny_layout) -> Path:
     from saferlhf.onnx_export import run_export
 
     if not (tiny_layout.reward_onnx / "model.int8.onnx").is_file():
-        # The barely-trained tiny model is more sensitive to INT8 than a real one (its test-split error landed
-        # right at the 0.02 bound): choose fp32 nodes with more headroom so the bound holds on the test split.
+        # a generous search budget: the suite may run on a loaded machine, where one trial takes many seconds
         run_export(ExportConfig(quantize="int8", max_parity_samples=96, max_calibration_samples=64,
-                                int8_calibration_margin=0.4), tiny_layout)
+                                int8_search_seconds=900), tiny_layout)
     return tiny_layout.reward_onnx
 
 

@@ -389,7 +389,7 @@ class ExportConfig(StageConfig):
     data_path: str | None = None
     """Labelled CSV whose `parity_split` rows check parity (default: <output_root>/data/safety_labels.csv)."""
     quantize: Literal["none", "int8"] = "none"
-    """`int8`: also write model.int8.onnx (ONNX Runtime dynamic quantization after the transformer optimizer)."""
+    """`int8`: also write model.int8.onnx (dynamic INT8 of the encoder's GEMMs after the transformer optimizer), unless its bound cannot be met with three quarters of them in INT8 (then export_report.json says why and the scorer serves fp32)."""
     opset: int = Field(17, ge=17)
     """ONNX opset version (at least 17)."""
     parity_split: str = "test"
@@ -416,6 +416,8 @@ class ExportConfig(StageConfig):
     """SmoothQuant migration strength before INT8 (moves activation outlier range into the weights, exact in fp32); 0 = off."""
     int8_calibration_margin: float = Field(0.75, gt=0, le=1)
     """Nodes are kept fp32 until the calibration max |delta| is below int8_tolerance times this (headroom for the test split)."""
+    int8_search_seconds: float = Field(60.0, gt=0)
+    """Time budget of the INT8 mixed-precision search; when it is spent with the bound still missed, INT8 fails."""
 
 
 class ServeConfig(StageConfig):

@@ -219,7 +219,7 @@ def test_stage_and_register_steps_check_before_any_work(tmp_path: Path, monkeypa
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv(platform.CONFIG_MAP_NAME_ENV, "team-a-mlflow")
-    for section, run in (("data", "saferlhf.data:run_generate"), ("registry", "saferlhf.registry:run_register")):
+    for section, step in (("data", "generate-data"), ("registry", "register")):
         with pytest.raises(SystemExit, match=f"error: {section}: .*ConfigMap 'team-a-mlflow'"):
-            run_stage(payloads[section], run, {}, {}, str(tmp_path / section))
+            run_stage(payloads[section], step, {}, {}, str(tmp_path / section))
         assert not (tmp_path / section).exists()  # stopped before the scratch layout was made

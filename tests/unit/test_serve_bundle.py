@@ -39,6 +39,26 @@ def test_local_folder_resolution(bundle):
         find_bundle_dir(bundle.parent / "plots")
 
 
+
+def test_auto_serves_fp32_with_one_warning_when_int8_failed(bundle, caplog):
+    """The export reported INT8 unusable and wrote no INT8 file: auto serves fp32 and says why once; asking for
+    int8 explicitly is a clear error naming the reason."""
+    (bundle / "model.int8.onnx").unlink()
+    reason = "calibration max |delta| 0.0300 > 0.0150 with 6 of 24 nodes in fp32 (at most 6 may be)"
+    (bundle / "export_report.json").write_text(json.dumps({"int8": {"passed": False, "usable": False,
+                                                                    "reason": reason}}))
+    write_manifest(bundle)  # a sealed export: the only thing to warn about is INT8
+    with caplog.at_level("WARNING", logger="saferlhf.serve.bundle"):
+        assert resolve_model(str(bundle)).precision == "fp32"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and reason in warnings[0] and "serving fp32" in warnings[0]
+    with pytest.raises(UserError, match="INT8 export failed"):
+        resolve_model(str(bundle), precision="int8")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="saferlhf.serve.bundle"):  # fp32 asked for: nothing to warn about
+        assert resolve_model(str(bundle), precision="fp32").precision == "fp32"
+    assert not caplog.records
+
 def test_wrong_sha256_is_refused(bundle):
     f = bundle / "model.onnx"
     assert verify_sha256(f, file_sha256(f).upper()) == file_sha256(f)

@@ -31,6 +31,7 @@ FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 REWARD_CONFIG_FILE = "reward_config.json"
+EXPORT_REPORT_FILE = "export_report.json"
 SHA_TAG = "onnx_sha256"
 FP32_SHA_TAG = "onnx_sha256_fp32"
 MANIFEST_FILE = "manifest.json"
@@ -142,12 +143,37 @@ def _is_bundle(d: Path) -> bool:
 
 
 def pick_onnx(folder: Path, precision: str) -> Path:
-    """`int8` / `fp32` as asked; `auto` = INT8 when exported, else fp32."""
+    """`int8` / `fp32` as asked; `auto` = INT8 when exported and usable, else fp32 (one warning line when the
+    export tried INT8 and reported it failed: export_report.json `int8.usable` false, no model.int8.onnx)."""
     names = {"fp32": [FP32_FILE], "int8": [INT8_FILE], "auto": [INT8_FILE, FP32_FILE]}[precision]
+    failed = int8_failure(folder)
+    if failed and precision == "int8":
+        raise UserError(f"{folder}: INT8 export failed ({failed}); serve --precision fp32 or auto")
     for name in names:
         if (folder / name).is_file():
+            if failed and name == FP32_FILE and precision == "auto":
+                log.warning("INT8 unusable (%s, see %s): serving fp32", failed, folder / EXPORT_REPORT_FILE)
             return folder / name
     raise UserError(f"{folder}: no {' or '.join(names)} (precision={precision})")
+
+
+def int8_failure(folder: Path) -> str | None:
+    """Why INT8 cannot be served although the export tried it (export_report.json has an `int8` section), or
+    None (INT8 fine, or never asked for)."""
+    int8 = _report(folder).get("int8")
+    if not isinstance(int8, dict):
+        return None
+    if not (int8.get("usable", True) and int8.get("passed", True)):
+        return str(int8.get("reason") or "parity bound missed")
+    return None if (folder / INT8_FILE).is_file() else f"{INT8_FILE} missing"
+
+
+def _report(folder: Path) -> dict:
+    try:  # an unreadable report only loses the reason, never the model
+        report = json.loads((folder / EXPORT_REPORT_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return report if isinstance(report, dict) else {}
 
 
 def load_bundle(folder: Path, precision: str = "auto", version: str | None = None,

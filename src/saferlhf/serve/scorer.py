@@ -16,6 +16,7 @@ import numpy as np
 from saferlhf.signals import SIGNALS, combined_reward
 
 log = logging.getLogger(__name__)
+TORCH_CHUNK = 16  # items per PyTorch call inside a coalesced batch (sorted by length, so little padding)
 
 
 class Scorer(Protocol):
@@ -137,10 +138,16 @@ class TorchScorer:
         from saferlhf.reward.model import RewardScorer
 
         torch.set_num_threads(threads or cpu_limit())
-        self._scorer = RewardScorer(model_dir)
+        self._scorer = RewardScorer(model_dir, batch_size=TORCH_CHUNK)
 
     def scores(self, prompts: list[str], responses: list[str]) -> np.ndarray:
-        return self._scorer.scores(list(prompts), list(responses)).astype(np.float32)
+        # sorted by length, as the ONNX scorer does: a coalesced batch of 64 padded to its longest item would
+        # spend most of its FLOPs on padding, which no team serving PyTorch would leave in
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(responses[i]))
+        out = np.zeros((len(prompts), len(SIGNALS)), dtype=np.float32)
+        if order:
+            out[order] = self._scorer.scores([prompts[i] for i in order], [responses[i] for i in order])
+        return out
 
 
 def reward(scores: np.ndarray, weights) -> np.ndarray:
