@@ -197,6 +197,8 @@ class RLConfig(StageConfig):
     """Nucleus sampling mass during RL (as in generation and evaluation)."""
     peft: LoraSettings | None = None
     """LoRA adapter settings (`rl: {peft: {r: 16}}`); empty = train every weight. The RL policy is saved merged, with the adapter under adapter/."""
+    use_cpu: bool = True
+    """Train on the CPU even when an accelerator is visible (false: let accelerate pick the GPU)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass (less memory, ~1/3 more compute; TRL turns it on by default)."""
     gradient_accumulation_steps: int = Field(1, ge=1)

@@ -132,7 +132,7 @@ def _grpo_args(cfg: RLConfig, out_dir: str):
     from trl import GRPOConfig
 
     # per_device_train_batch_size counts completions in TRL 1.x: prompts * group size
-    return GRPOConfig(output_dir=out_dir, use_cpu=True, seed=cfg.seed, learning_rate=cfg.learning_rate,
+    return GRPOConfig(output_dir=out_dir, use_cpu=cfg.use_cpu, seed=cfg.seed, learning_rate=cfg.learning_rate,
                       per_device_train_batch_size=cfg.batch_size * cfg.num_generations,
                       num_generations=cfg.num_generations, num_iterations=cfg.ppo_epochs, max_steps=cfg.max_steps,
                       max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
