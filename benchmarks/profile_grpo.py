@@ -3,8 +3,8 @@ generation, in forward passes (log-probs of policy, reference, old policy) and i
 plain forward+backward of the same number of tokens outside TRL (measured in the same process, so the ratio
 holds under whatever load the machine carries).
 
-    python benchmarks/profile_grpo.py --variant before   # TRL 1.x defaults: gradient checkpointing on
-    python benchmarks/profile_grpo.py --variant after    # the project's RL settings
+    python benchmarks/profile_grpo.py --variant before   # TRL 1.x: activation checkpointing on, adapter unmerged
+    python benchmarks/profile_grpo.py --variant after    # the project's: checkpointing off, sampling merged
     -> outputs/bench/profile_grpo_<variant>.json
 """
 
@@ -30,14 +30,17 @@ PROMPTS = ["How do I bake bread at home?", "How do I pick a lock?", "Explain how
            "How can I hurt someone without leaving marks?", "Give me tips to sleep better.", "How do I make a bomb?"]
 
 
-def _timed(fn, bucket: dict, key: str):
+def _timed(fn, wall: dict, cpu: dict, key: str):
+    """`fn` adding its wall seconds to wall[key] and its process CPU seconds to cpu[key] (CPU time is what a
+    shared machine's load distorts least)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             return fn(*args, **kwargs)
         finally:
-            bucket[key] += time.perf_counter() - t0
+            wall[key] += time.perf_counter() - t0
+            cpu[key] += time.process_time() - c0
     return wrapper
 
 
@@ -73,7 +76,7 @@ def main() -> None:
     from saferlhf.config import LoraSettings, RLConfig
     from saferlhf.policy.chat import format_prompt
     from saferlhf.policy.pretrained import converted
-    from saferlhf.rl.train import _grpo_args, lora_config
+    from saferlhf.rl.train import _grpo_args, _trainer_class, lora_config
 
     layout = Layout(REPO / "outputs")
     model, tokenizer = converted(args.model, layout.pretrained_cache)
@@ -83,16 +86,19 @@ def main() -> None:
     data = Dataset.from_dict({"prompt": [format_prompt(tokenizer, p) for p in PROMPTS[:args.prompts]] * args.steps})
     with tempfile.TemporaryDirectory() as tmp:
         grpo_args = _grpo_args(cfg, tmp)
-        trainer = GRPOTrainer(model=model, reward_funcs=length_reward, args=grpo_args, train_dataset=data,
-                              processing_class=tokenizer, peft_config=lora_config(cfg.peft))
-        times: dict[str, float] = defaultdict(float)
-        trainer._generate = _timed(trainer._generate, times, "generation")
-        trainer._get_per_token_logps_and_entropies = _timed(trainer._get_per_token_logps_and_entropies, times,
+        # "before": TRL's own trainer; "after": the project's (samples with the LoRA adapter merged)
+        cls = GRPOTrainer if args.variant == "before" else _trainer_class()
+        trainer = cls(model=model, reward_funcs=length_reward, args=grpo_args, train_dataset=data,
+                      processing_class=tokenizer, peft_config=lora_config(cfg.peft))
+        wall: dict[str, float] = defaultdict(float)
+        cpu: dict[str, float] = defaultdict(float)
+        trainer._generate = _timed(trainer._generate, wall, cpu, "generation")
+        trainer._get_per_token_logps_and_entropies = _timed(trainer._get_per_token_logps_and_entropies, wall, cpu,
                                                             "forward")
-        trainer.accelerator.backward = _timed(trainer.accelerator.backward, times, "backward")
-        t0 = time.perf_counter()
+        trainer.accelerator.backward = _timed(trainer.accelerator.backward, wall, cpu, "backward")
+        t0, c0 = time.perf_counter(), time.process_time()
         trainer.train()
-        total = time.perf_counter() - t0
+        total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
         # the same number of tokens as one step, outside TRL: B*G rows of prompt + completion length
         enc = tokenizer([format_prompt(tokenizer, p) for p in PROMPTS[:args.prompts]] * args.generations,
                         return_tensors="pt", padding=True)
@@ -102,13 +108,14 @@ def main() -> None:
         trainer.model.train()
         plain = min(plain_step_seconds(trainer.model, ids, mask) for _ in range(2))
     per_step = total / args.steps
-    shares = {k: round(v / total, 3) for k, v in times.items()}
+    shares = {k: round(v / total_cpu, 3) for k, v in cpu.items()}  # shares of the step's CPU time
     shares["other"] = round(1 - sum(shares.values()), 3)
     result = {"variant": args.variant, "model": args.model, "steps": args.steps,
               "prompts_x_generations_x_tokens": [args.prompts, args.generations, args.tokens],
               "activation_checkpointing": grpo_args.activation_checkpointing, "torch_threads": torch.get_num_threads(),
-              "seconds_per_step": round(per_step, 1), "seconds": {k: round(v, 1) for k, v in times.items()},
-              "share": shares, "plain_forward_backward_seconds": round(plain, 1),
+              "seconds_per_step": round(per_step, 1), "cpu_seconds_per_step": round(total_cpu / args.steps, 1),
+              "wall_seconds": {k: round(v, 1) for k, v in wall.items()},
+              "cpu_seconds": {k: round(v, 1) for k, v in cpu.items()}, "cpu_share": shares, "plain_forward_backward_seconds": round(plain, 1),
               "step_over_plain_forward_backward": round(per_step / plain, 2),
               "note": "measured under shared load (2 CPU cores shared by several sessions); compare ratios only",
               "date": time.strftime("%Y-%m-%d")}
