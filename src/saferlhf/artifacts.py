@@ -45,6 +45,11 @@ class Layout:
         return self.models_dir / "base_policy"
 
     @property
+    def pretrained_cache(self) -> Path:
+        """Pretrained policies converted once to safetensors (one folder per `policy.model_name`)."""
+        return self.models_dir / "pretrained"
+
+    @property
     def rl_policy(self) -> Path:
         return self.models_dir / "rl_policy"
 

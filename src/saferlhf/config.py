@@ -141,7 +141,13 @@ class PolicyConfig(ComputeConfig):
     train_splits: tuple[str, ...] = ("train", "validation")
     """Dataset splits whose pairs train the base policy (test stays held out for evaluation)."""
     model_name: str | None = None
-    """Pretrained causal LM (Hugging Face id or local path); empty = train a small GPT-2 from scratch."""
+    """Pretrained causal LM: `smollm2-135m-instruct` (packaged), a .gguf file, a local model folder or a Hugging Face id (local cache only); empty = train a small GPT-2 from scratch."""
+    system_prompt: str | None = None
+    """System prompt of a chat-template policy, saved with it and used by every stage (empty = the template's default)."""
+    sft_epochs: int = Field(0, ge=0)
+    """Pretrained model only: epochs of supervised fine-tuning on the train split's safe responses (0 = use it as is)."""
+    sft_learning_rate: float = Field(2e-5, gt=0, le=1e-3)
+    """Pretrained model only: AdamW learning rate of that fine-tuning (pretrained weights need ~1e-5, not 1e-3)."""
     vocab_size: int = Field(2048, ge=300)
     """Byte-level BPE vocabulary size of the from-scratch tokenizer."""
     n_layer: int = Field(2, ge=1)
@@ -183,6 +189,17 @@ class GenerateConfig(ComputeConfig):
     """Prompts per generation batch."""
 
 
+class LoraSettings(StageConfig):
+    r: int = Field(16, ge=1)
+    """LoRA rank."""
+    alpha: int = Field(32, ge=1)
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    """Dropout on the LoRA input."""
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    """Module names that get adapters (Llama/Qwen attention projections; GPT-2 calls them c_attn, c_proj)."""
+
+
 class RLConfig(ComputeConfig):
     seed: int = 42
     """Random seed."""
@@ -206,6 +223,12 @@ class RLConfig(ComputeConfig):
     """RL optimisation steps."""
     sampling: SamplingConfig = SamplingConfig(max_new_tokens=40)
     """Sampling of the completions (the same truncation as `policy generate` and evaluation)."""
+    peft: LoraSettings | None = None
+    """LoRA adapter settings (`rl: {peft: {r: 16}}`); empty = train every weight. The RL policy is saved merged, with the adapter under adapter/."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (less memory, ~1/3 more compute; TRL turns it on by default)."""
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    """Micro-batches accumulated per optimisation step."""
     init_kl_coef: float = Field(0.1, gt=0)
     """Initial KL coefficient beta (must be > 0: beta = 0 skips the reference model)."""
     adaptive_kl: bool = True

@@ -30,7 +30,7 @@ def test_generate_returns_only_completions_per_prompt(tiny_base_policy):
     out = generate_responses(model, tok, prompts, num_responses=3, max_new_tokens=6, batch_size=2)
     assert [len(r) for r in out] == [3, 3]
     assert all(isinstance(t, str) and t == t.strip() for r in out for t in r)
-    assert not any(t.startswith(format_prompt(p)) for p, r in zip(prompts, out) for t in r)
+    assert not any(t.startswith(format_prompt(tok, p)) for p, r in zip(prompts, out) for t in r)
     again = generate_responses(model, tok, prompts, num_responses=3, max_new_tokens=6, batch_size=2)
     assert again == out  # same seed, same samples
 
@@ -80,15 +80,22 @@ def test_training_stats_have_documented_keys_and_controllers_moved(tiny_rl_polic
     assert tok.padding_side == "left"
 
 
-def test_padding_aware_positions_make_left_padding_invisible(tiny_base_policy):
+@pytest.mark.parametrize("peft", [False, True], ids=["plain", "peft"])
+def test_padding_aware_positions_make_left_padding_invisible(tiny_base_policy, peft):
     """TRL scores left-padded rows without position ids; with the hook a padded prompt gets the same next-token
-    distribution as the prompt alone (without it GPT-2 would shift its positions by the padding)."""
+    distribution as the prompt alone (without it GPT-2 would shift its positions by the padding). Also under a
+    PEFT wrapper, which calls the wrapped model's forward directly (a hook on the top-level model never fired)."""
     import torch
 
     from saferlhf.policy import format_prompt, load_policy, use_padding_aware_positions
 
     model, tok = load_policy(tiny_base_policy)
-    short, long = format_prompt("Hi"), format_prompt("Tell me a long story about a lighthouse keeper and the sea")
+    if peft:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=4, target_modules=["c_attn"], lora_dropout=0.0)).eval()
+    short = format_prompt(tok, "Hi")
+    long = format_prompt(tok, "Tell me a long story about a lighthouse keeper and the sea")
     alone = tok([short], return_tensors="pt")
     batch = tok([short, long], return_tensors="pt", padding=True)  # the tokenizer pads on the left
     assert batch["attention_mask"][0, 0] == 0

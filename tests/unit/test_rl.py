@@ -129,3 +129,16 @@ def test_rule_based_terms_lower_the_reward_of_over_refusal_and_stuffing():
     base = combined_reward(np.array(scores))[0]
     assert out == pytest.approx([base, base - 0.5, base - 0.5 - 0.25])
     assert logged["rules/over_refusal"] == pytest.approx(2 / 3) and logged["rules/degenerate"] == pytest.approx(1 / 3)
+
+
+def test_grpo_args_take_checkpointing_accumulation_and_device_from_the_config(tmp_path):
+    """TRL 1.x turns activation checkpointing on by default (a second forward in every backward); the project
+    turns it off unless `rl.gradient_checkpointing` asks for it."""
+    from saferlhf.config import RLConfig
+    from saferlhf.rl.train import _grpo_args
+
+    off = _grpo_args(RLConfig(), str(tmp_path))
+    assert off.activation_checkpointing is False and off.gradient_checkpointing is False and off.use_cpu
+    on = _grpo_args(RLConfig(gradient_checkpointing=True, gradient_accumulation_steps=2, batch_size=2,
+                             num_generations=2), str(tmp_path))
+    assert on.activation_checkpointing is True and on.gradient_accumulation_steps == 2

@@ -5,16 +5,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from saferlhf.policy import format_prompt
+from saferlhf.policy.chat import encode_pair
+from saferlhf.policy.pretrained import context_length
 
 
 def _batch(tokenizer, prompts: list[str], responses: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-padded (B, T) ids, attention mask, and response mask (1 on response tokens), encoded the way the
-    policy was trained: format_prompt(prompt) then " " + response."""
+    policy was trained (`saferlhf.policy.chat.encode_pair`, without the end-of-turn tokens)."""
     rows, resp = [], []
     for p, r in zip(prompts, responses):
-        head = tokenizer(format_prompt(p), add_special_tokens=False)["input_ids"]
-        tail = tokenizer(" " + r.strip(), add_special_tokens=False)["input_ids"] if r.strip() else []
+        head, tail = encode_pair(tokenizer, p, r, end=False)
         rows.append(head + tail)
         resp.append([0] * len(head) + [1] * len(tail))
     n = max(len(x) for x in rows)
@@ -35,7 +35,7 @@ def policy_kl(rl_model, base_model, tokenizer, prompts: list[str], responses: li
     `sampled`: mean over response tokens of log p_rl(x_t) - log p_base(x_t) (the Monte-Carlo estimate the seed
     and TRL report); `exact`: mean over the same positions of the full-vocabulary KL
     sum_v p_rl(v) (log p_rl(v) - log p_base(v)) (no sampling noise, always >= 0). Both in nats per token."""
-    n_max = getattr(rl_model.config, "n_positions", None) or getattr(rl_model.config, "max_position_embeddings", 10**9)
+    n_max = context_length(rl_model.config, 10**9)
     sampled_sum = exact_sum = tokens = 0.0
     for i in range(0, len(prompts), batch_size):
         ids, mask, rmask = _batch(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size])

@@ -11,29 +11,11 @@ from tqdm.auto import tqdm
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import GenerateConfig
 from saferlhf.device import compute_of, to_device
-from saferlhf.errors import UserError
 from saferlhf.io import write_json
-from saferlhf.policy.lm import format_prompt
+from saferlhf.policy.chat import decode_completions, end_token_ids, format_prompt
+from saferlhf.policy.store import load_policy
 
 log = logging.getLogger(__name__)
-
-
-def load_policy(path: str | Path, device=None):
-    """(model in eval mode on `device` (default CPU), tokenizer with padding_side='left') from a saved policy folder."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise UserError(f"{path}: not a saved policy (no config.json); run `saferlhf policy init` first")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModelForCausalLM.from_pretrained(str(path))
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: cannot load policy ({str(e).splitlines()[0]})") from None
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return (model.to(device) if device is not None else model).eval(), tokenizer
 
 
 @torch.no_grad()
@@ -43,16 +25,17 @@ def generate_responses(model, tokenizer, prompts: list[str], num_responses: int 
     """`num_responses` sampled completions per prompt (completion text only, decoded and stripped)."""
     torch.manual_seed(seed)
     tokenizer.padding_side = "left"  # left padding: every row's next token sits at the last position
-    texts = [format_prompt(p) for p in prompts]
+    texts = [format_prompt(tokenizer, p) for p in prompts]
+    end_ids = end_token_ids(model, tokenizer)  # stop at any of the model's end tokens (<|im_end|>, <|endoftext|>)
     out: list[list[str]] = []
     for i in tqdm(range(0, len(texts), batch_size), desc="generate", disable=None):
-        enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True)  # BOS where the model expects
         enc = to_device(enc, model.device)
         seqs = model.generate(**enc, do_sample=True, temperature=temperature, top_k=top_k or None, top_p=top_p,
                               max_new_tokens=max_new_tokens, num_return_sequences=num_responses, use_cache=True,
-                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                              pad_token_id=tokenizer.pad_token_id, eos_token_id=end_ids)
         new = seqs[:, enc["input_ids"].shape[1]:]  # (B*num_responses, <=max_new_tokens)
-        decoded = [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+        decoded = decode_completions(tokenizer, new, end_ids)
         out.extend(decoded[j:j + num_responses] for j in range(0, len(decoded), num_responses))
     return out
 

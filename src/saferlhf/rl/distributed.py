@@ -45,13 +45,18 @@ def log_rank_state(step: int, beta: float, lam: float) -> None:
 
 def save_trained(trainer, tokenizer, out: Path) -> Path:
     """Save the trained policy with the trainer's own `save_model` (gathers ZeRO-3 shards; rank 0 writes),
-    then on rank 0 drop the pickled TrainingArguments and save the tokenizer with left padding (as
-    `saferlhf.policy.save_policy` does)."""
-    trainer.model.eval()
-    trainer.save_model(str(out))
-    if distributed.is_main():
-        (out / TRAINING_ARGS_FILE).unlink(missing_ok=True)
-        tokenizer.padding_side = "left"
-        tokenizer.save_pretrained(out)
+    then on rank 0 drop the pickled TrainingArguments and save the tokenizer and system prompt (as
+    `saferlhf.policy.save_policy` does). A LoRA policy: its adapter plus the merged model, from rank 0."""
+    from saferlhf.policy.store import save_rl_policy, save_tokenizer
+
+    model = trainer.model.eval()
+    if hasattr(model, "merge_and_unload"):  # LoRA: the adapter (out/adapter) and the merged model (out), rank 0
+        if distributed.is_main():
+            save_rl_policy(model, tokenizer, out)
+    else:
+        trainer.save_model(str(out))
+        if distributed.is_main():
+            (out / TRAINING_ARGS_FILE).unlink(missing_ok=True)
+            save_tokenizer(tokenizer, out)
     distributed.barrier()
     return out
