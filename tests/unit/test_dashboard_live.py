@@ -70,10 +70,12 @@ def test_registry_absent_is_not_ready(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(NotReady, match="no MLflow registry"):
         dl.registry_versions(RegistryConfig(), Layout(tmp_path))
-    for call in (lambda: dl.promote_version(RegistryConfig(), Layout(tmp_path), "m", 1, "  "),
-                 lambda: dl.rollback_model(RegistryConfig(), Layout(tmp_path), "m", "")):
+    for call in (lambda: dl.promote_version(RegistryConfig(), Layout(tmp_path), "m", 1, "  ", operator="qa"),
+                 lambda: dl.rollback_model(RegistryConfig(), Layout(tmp_path), "m", "", operator="qa")):
         with pytest.raises(UserError, match="reason"):
             call()
+    with pytest.raises(UserError, match="SAFERLHF_OPERATOR"):  # no identity: refused before anything else
+        dl.promote_version(RegistryConfig(), Layout(tmp_path), "m", 1, "a reason")
 
 
 def test_streamlit_command(tmp_path):
