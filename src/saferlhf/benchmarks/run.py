@@ -62,7 +62,7 @@ def sample(cfg: BenchmarkConfig, layout: Layout, prompts: list[str]) -> dict[str
     out = {}
     for model, path in paths.items():
         t0 = time.time()
-        generate, _, _ = policy_generator(path, cfg.max_new_tokens, cfg.temperature, cfg.seed)
+        generate, _, _ = policy_generator(path, cfg.sampling, cfg.seed)
         out[model] = generate(prompts * cfg.samples)
         log.info("benchmark: %s sampled %d responses in %.1f s", model, len(out[model]), time.time() - t0)
     return out
@@ -123,8 +123,8 @@ def run_benchmark(cfg: BenchmarkConfig, layout: Layout) -> BenchmarkReport:
             log.warning("benchmark: %d prompts of %s are in the generated dataset: its figures are not held out",
                         r.in_training_data, r.name)
     write_text(out_dir / RECORDS_FILE, "".join(json.dumps(r) + "\n" for r in records.to_dict("records")))
-    report = BenchmarkReport(judges=list(cfg.judges), samples=cfg.samples, max_new_tokens=cfg.max_new_tokens,
-                             temperature=cfg.temperature, bootstrap=cfg.bootstrap, seed=cfg.seed, benchmarks=results,
+    report = BenchmarkReport(judges=list(cfg.judges), samples=cfg.samples, max_new_tokens=cfg.sampling.max_new_tokens,
+                             temperature=cfg.sampling.temperature, bootstrap=cfg.bootstrap, seed=cfg.seed, benchmarks=results,
                              gate=gate(results), records_path=str(out_dir / RECORDS_FILE),
                              plots=draw_plots(results, out_dir / "plots"), seconds=round(time.time() - t0, 1))
     write_json(out_dir / REPORT_FILE, report.model_dump(mode="json"))
