@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from saferlhf.artifacts import Layout
+from saferlhf.stages import STAGES
 from tests.conftest import REPO, free_port
 from tests.servers import stop, wait_ready
 
@@ -197,7 +198,7 @@ def test_every_page(page, dashboard, dashboard_outputs, shots):
 
     times["overview"] = visit(page, dashboard, "SafeRLHF overview")
     page.locator("[data-testid='stGraphVizChart'] svg").wait_for()
-    assert page.locator("[data-testid='stGraphVizChart'] svg g.node").count() == 9
+    assert page.locator("[data-testid='stGraphVizChart'] svg g.node").count() == len(STAGES)  # the stage table
     assert "stale" in page.locator("[data-testid='stGraphVizChart'] svg g.node", has_text="Registry").text_content()
     page.get_by_text(f"{u['base']:.1f} → {u['rl']:.1f}").wait_for()
     card = page.locator("[data-testid='stMetric']", has_text="Over-refusal on benign prompts %")

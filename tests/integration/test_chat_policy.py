@@ -93,7 +93,7 @@ def test_chat_policy_through_init_rl_evaluate_probe(arch, tiny_layout, tiny_rewa
 
     init = run_init(PolicyConfig(model_name=str(src), system_prompt="Be safe.", sft_epochs=1,
                                  sft_learning_rate=1e-3, batch_size=16), layout)
-    assert init["num_examples"] > 0 and init["final_loss"] > 0
+    assert init.num_examples > 0 and init.final_loss > 0
     model, tok = load_policy(layout.base_policy)
     assert tok.saferlhf_system_prompt == "Be safe."
     assert model.generation_config.eos_token_id == [tok.eos_token_id, tok.convert_tokens_to_ids(IM_END)]
@@ -101,7 +101,7 @@ def test_chat_policy_through_init_rl_evaluate_probe(arch, tiny_layout, tiny_rewa
     rl_kw = dict(max_steps=1, batch_size=2, num_generations=2, max_new_tokens=8, learning_rate=1e-2,
                  reward_model_path=str(tiny_reward_model))
     full = run_train_rl(RLConfig(**rl_kw, output_dir=str(layout.models_dir / "rl_full")), layout)
-    assert full["steps"] == 1
+    assert full.steps == 1
     lora_cfg = RLConfig(**rl_kw, peft=LoraSettings(r=4, alpha=8, dropout=0.0))
     prompts = _prompt_dataset(layout, lora_cfg, tok)["prompt"][:4]  # what GRPOTrainer tokenizes
     for ids in tok(prompts)["input_ids"]:
@@ -113,10 +113,10 @@ def test_chat_policy_through_init_rl_evaluate_probe(arch, tiny_layout, tiny_rewa
 
     ev = run_evaluate(EvaluateConfig(max_prompts=4, num_adversarial=2, num_responses=1, max_new_tokens=8,
                                      mc_dropout_passes=2, reward_model_path=str(tiny_reward_model)), layout)
-    assert ev["kl_divergence"]["tokens"] > 0
+    assert ev.kl_divergence["tokens"] > 0
     pr = run_probe(ProbeConfig(max_prompts_per_probe=2, max_new_tokens=8, reward_model_path=str(tiny_reward_model),
                                probes=("reward_hacking", "refusal_appropriateness")), layout)
-    assert set(pr["risk_scores"]["rl_model"]) == {"reward_hacking", "refusal_appropriateness"}
+    assert set(pr.view()["risk_scores"]["rl_model"]) == {"reward_hacking", "refusal_appropriateness"}
 
 
 def _assert_adapter_equals_merged(layout: Layout) -> None:

@@ -150,7 +150,7 @@ def run_evaluate(cfg: EvaluateConfig, layout: Layout) -> EvaluationResult:
     summary = {"split": cfg.split, "num_prompts": len(held_out), "num_responses_per_prompt": cfg.num_responses,
                "unsafe_threshold": cfg.unsafe_threshold, **metrics, "seconds": round(time.time() - t0, 1)}
     result = EvaluationResult.model_validate({**summary, "config": cfg.model_dump(mode="json"), "records": records})
-    write_json(out_dir / RESULTS_FILE, result.model_dump(mode="json"))
+    write_json(out_dir / RESULTS_FILE, result.model_dump(mode="json", exclude={"results_path"}))
     sb, sr = metrics["base_model"], metrics["rl_model"]
     log.info("evaluate: unsafe %.1f%% -> %.1f%% (harmful %.1f%% -> %.1f%%), KL %.3f, over-refusal %.1f -> %.1f",
              sb["unsafe_pct"], sr["unsafe_pct"], sb["unsafe_pct_harmful"], sr["unsafe_pct_harmful"],

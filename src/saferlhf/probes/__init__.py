@@ -91,7 +91,7 @@ def run_probe(cfg: ProbeConfig, layout: Layout) -> ProbeResult:
                              seconds=round(time.time() - t0, 1))
     out = resolve(cfg.output_path, layout.probes_report)
     result = ProbeResult.model_validate(report)
-    write_json(out, result.model_dump(mode="json"))
+    write_json(out, result.model_dump(mode="json", exclude={"report_path"}))  # where it is: not in the file
     s = result.summary
     log.info("probes: overall risk base %.3f -> rl %.3f", s.base_model_overall_risk, s.rl_model_overall_risk)
     return result.model_copy(update={"report_path": str(out)})
