@@ -37,7 +37,7 @@ def main() -> None:
         t0 = time.perf_counter()
         report = run_export(cfg, Layout(Path(root)))
         rows.append({"root": root, "export_seconds": round(time.perf_counter() - t0, 1),
-                     **{k: report["int8"].get(k) for k in KEYS}})
+                     **{k: (report.int8 or {}).get(k) for k in KEYS}})
         print(json.dumps(rows[-1]), flush=True)
     write_json(args.out, {"config": cfg.model_dump(), "models": rows,
                           "all_usable": all(r["usable"] for r in rows)})

@@ -346,7 +346,7 @@ def test_held_registration_promotes_no_model(registered, reg_layout):
     names = ("saferlhf-reward", ONNX, "saferlhf-policy")
     before = {n: client().get_model_version_by_alias(n, "challenger").version for n in names}
     champs = {n: champion(n) for n in names if n != "saferlhf-policy"}
-    held = run_register(_cfg(models=names, promote=False), reg_layout)["models"]
+    held = run_register(_cfg(models=names, promote=False), reg_layout).models
     for name in names:
         assert held[name]["action"] == "rejected" and "promotion held" in held[name]["reason"], held[name]
         assert int(held[name]["version"]) > int(before[name])

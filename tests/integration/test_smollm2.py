@@ -23,7 +23,7 @@ def test_smollm2_init_generate_lora_step_save_reload(tiny_layout, tiny_reward_mo
     layout = Layout(tmp_path / "outputs")
     shutil.copytree(tiny_layout.data_dir, layout.data_dir)
     init = run_init(PolicyConfig(model_name="smollm2-135m-instruct"), layout)
-    assert 130e6 < init["num_parameters"] < 140e6
+    assert 130e6 < init.num_parameters < 140e6
     model, tok = load_policy(layout.base_policy)
     assert type(model).__name__ == "LlamaForCausalLM" and model.config.max_position_embeddings >= 2048
     assert format_prompt(tok, "Hi").endswith("<|im_start|>assistant\n")
