@@ -119,9 +119,10 @@ def test_serve_image_is_small_non_root_torch_free_with_healthcheck(serve_image, 
     assert leaked.stdout.strip() == ""
 
 
-def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+def _get(url: str, timeout: float = 2.0, token: str | None = None) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -170,7 +171,8 @@ def test_serve_image_answers_v2_requests(serve_image, container, onnx_bundle, tm
         assert outputs["scores"]["shape"] == [2, 4] and len(outputs["scores"]["data"]) == 8, out
         assert outputs["reward"]["shape"] == [2]
         assert all(0.0 <= s <= 1.0 for s in outputs["scores"]["data"])  # sigmoid heads
-        metrics = _get(f"{base}/metrics")
+        assert _get(f"{base}/metrics")[0] == 401  # behind the token when auth is on (docs/hardening.md)
+        metrics = _get(f"{base}/metrics", token=TOKEN)
         assert metrics[0] == 200 and b"# TYPE" in metrics[1]
     finally:
         _stop(proc)
