@@ -95,13 +95,9 @@ def _read_records(path: Path) -> tuple[list[str], list[tuple[str, dict]]]:
         raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
     if suffix in (".jsonl", ".json"):
         if suffix == ".json":
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}: line {e.lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(data, list):
-                raise UserError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
-            rows = [(f"row {i + 1}", r) for i, r in enumerate(data)]
+            from saferlhf.data.loader import json_list
+
+            rows = [(f"row {i + 1}", r) for i, r in enumerate(json_list(path, text, "records"))]
         else:
             rows = []
             for n, line in enumerate(text.splitlines(), 1):

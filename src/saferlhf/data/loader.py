@@ -66,13 +66,7 @@ def load_prompts(path: str | Path) -> list[dict]:
         raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
     suffix = path.suffix.lower()
     if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}: line {e.lineno}: invalid JSON ({e.msg})") from None
-        if not isinstance(data, list):
-            raise UserError(f"{path}: expected a JSON list of prompts, got {type(data).__name__}")
-        records = [(i + 1, item) for i, item in enumerate(data)]
+        records = [(i + 1, item) for i, item in enumerate(json_list(path, text, "prompts"))]
         where = "item"
     elif suffix == ".jsonl":
         records = []
@@ -121,3 +115,14 @@ def prompt_table(labels: pd.DataFrame) -> pd.DataFrame:
     if "category" not in out:
         out["category"] = "user"
     return out.reset_index(drop=True)
+
+
+def json_list(path: Path, text: str, what: str) -> list:
+    """A JSON file's top-level list; one-line UserError naming the file (and line) otherwise."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: line {e.lineno}: invalid JSON ({e.msg})") from None
+    if not isinstance(data, list):
+        raise UserError(f"{path}: expected a JSON list of {what}, got {type(data).__name__}")
+    return data
