@@ -5,7 +5,12 @@ accepted; 300 connections with unfinished headers or a stalled body were all sti
   parser buffers a header until it ends, so without this a client chooses how much memory a connection holds);
 - read deadline: a request must arrive whole (headers and body) within `read_timeout_s` of the connection
   opening or of the first byte of a keep-alive request, else the connection is closed (408 when nothing was
-  answered yet). Idle keep-alive connections are closed by uvicorn's own `timeout_keep_alive`.
+  answered yet). Idle keep-alive connections are closed by uvicorn's own `timeout_keep_alive`;
+- lingering close: a connection closed while the client is still uploading (a 401/413 before the body was read)
+  is half-closed after the answer and the rest of the upload discarded for up to `linger_s`, then closed. A plain
+  close would leave unread bytes in the socket, the kernel answers them with a reset, and a reset makes the
+  client's kernel drop the answer it had not read yet (seen in CI: the chunked upload's 401 never arrived).
+  nginx does the same (`lingering_close`).
 
 Passed to uvicorn as `http=functools.partial(GuardedHttpToolsProtocol, limits=ConnectionLimits(...))`; both are
 module-level, so the partial pickles into spawned workers."""
@@ -25,6 +30,23 @@ log = logging.getLogger("saferlhf.serving")
 class ConnectionLimits:
     max_header_bytes: int = 65536
     read_timeout_s: float = 20.0
+    linger_s: float = 2.0
+
+
+class _LingeringTransport:
+    """The real transport, except that `close()` lingers (uvicorn closes through the transport it was given)."""
+
+    def __init__(self, transport, protocol: GuardedHttpToolsProtocol):
+        self._transport, self._protocol = transport, protocol
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        self._protocol._linger()
+
+    def is_closing(self) -> bool:
+        return self._protocol._lingering or self._transport.is_closing()
 
 
 def _plain(status: bytes, msg: bytes) -> bytes:
@@ -39,16 +61,30 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
         self._in_headers = True  # until the current request's headers are complete
+        self._raw = None  # the real transport
+        self._lingering = False
+        self._linger_end: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._raw = transport
+        super().connection_made(_LingeringTransport(transport, self))
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._lingering = True  # nothing lingers on a lost connection
+        if self._linger_end is not None:
+            self._linger_end.cancel()
         super().connection_lost(exc)
 
+    def eof_received(self) -> bool | None:
+        if self._lingering:  # the client finished or gave up: close now
+            self._raw.close()
+        return None  # the transport closes itself
+
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # the rest of a refused upload: discarded unparsed
         if self._in_headers:
             self._header_bytes += len(data)
             if self._deadline is None:  # first bytes of a keep-alive request
@@ -68,6 +104,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._disarm()  # the request is in; the app's own request timeout bounds the rest
         self._in_headers, self._header_bytes = True, 0
+
+    def _linger(self) -> None:
+        """Answer already written: send FIN after it, discard what still comes, close after `linger_s`."""
+        if self._lingering:
+            return
+        self._lingering = True
+        self._disarm()
+        raw = self._raw
+        if raw.is_closing():
+            return
+        if not raw.can_write_eof():
+            raw.close()
+            return
+        try:
+            raw.write_eof()  # after the buffered answer is flushed
+            raw.resume_reading()  # uvicorn may have paused reads on a full body buffer
+        except (OSError, RuntimeError):
+            raw.close()
+            return
+        self._linger_end = self.loop.call_later(self.limits.linger_s, raw.close)
 
     def _arm(self) -> None:
         self._disarm()
