@@ -6,13 +6,13 @@ import logging
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from saferlhf.artifacts import Layout, resolve
 from saferlhf.config import GenerateConfig
 from saferlhf.device import compute_of, to_device
 from saferlhf.io import write_json
 from saferlhf.policy.chat import decode_completions, end_token_ids, format_prompt
+from saferlhf.progress import progress
 from saferlhf.policy.store import load_policy
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,9 @@ def generate_responses(model, tokenizer, prompts: list[str], num_responses: int 
     texts = [format_prompt(tokenizer, p) for p in prompts]
     end_ids = end_token_ids(model, tokenizer)  # stop at any of the model's end tokens (<|im_end|>, <|endoftext|>)
     out: list[list[str]] = []
-    for i in tqdm(range(0, len(texts), batch_size), desc="generate", disable=None):
+    starts = range(0, len(texts), batch_size)
+    bar = progress(len(starts), f"generate {len(texts)} prompts x {num_responses}", unit="batches")
+    for i in starts:
         enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True)  # BOS where the model expects
         enc = to_device(enc, model.device)
         seqs = model.generate(**enc, do_sample=True, temperature=temperature, top_k=top_k or None, top_p=top_p,
@@ -37,6 +39,8 @@ def generate_responses(model, tokenizer, prompts: list[str], num_responses: int 
         new = seqs[:, enc["input_ids"].shape[1]:]  # (B*num_responses, <=max_new_tokens)
         decoded = decode_completions(tokenizer, new, end_ids)
         out.extend(decoded[j:j + num_responses] for j in range(0, len(decoded), num_responses))
+        bar.update(1)
+    bar.close()
     return out
 
 

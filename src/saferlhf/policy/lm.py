@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from saferlhf import distributed
 from saferlhf.artifacts import Layout, resolve
@@ -23,6 +22,7 @@ from saferlhf.errors import UserError
 from saferlhf.io import write_json
 from saferlhf.policy.chat import PLAIN_TEMPLATE, encode_pair
 from saferlhf.policy.pretrained import context_length, converted
+from saferlhf.progress import progress
 from saferlhf.policy.store import save_policy
 from saferlhf.results import PolicyResult
 
@@ -90,7 +90,7 @@ def train_lm(model, tokenizer, examples, cfg: PolicyConfig, num_epochs: int, lea
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
     model.train()
     history = []
-    bar = tqdm(total=steps, desc="policy LM", disable=None)
+    bar = progress(steps, "policy LM")
     for epoch in range(num_epochs):
         order = torch.randperm(len(examples), generator=gen).tolist()
         losses = []

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from saferlhf import distributed
 from saferlhf.config import RewardConfig
 from saferlhf.data.loader import LABEL_COLUMNS
+from saferlhf.progress import progress
 from saferlhf.device import Compute, compute_of, to_device
 from saferlhf.reward.model import RewardModel, encode_pairs, load_tokenizer
 
@@ -88,9 +88,9 @@ def train_reward_model(cfg: RewardConfig, df: pd.DataFrame, out_dir: Path) -> tu
         model.train()
         order = torch.randperm(len(train_df), generator=gen)
         losses = []
-        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"reward epoch {epoch + 1}/{cfg.num_epochs}",
-                   leave=False, mininterval=2)
-        for i in bar:
+        starts = range(0, len(order), cfg.batch_size)
+        bar = progress(len(starts), f"reward epoch {epoch + 1}/{cfg.num_epochs}")
+        for i in starts:
             idx = distributed.local_batch(order[i:i + cfg.batch_size])
             rows = train_df.iloc[idx.numpy()]
             enc = encode_pairs(tokenizer, rows["prompt"].tolist(), rows["response"].tolist(), cfg.max_length)
@@ -105,7 +105,9 @@ def train_reward_model(cfg: RewardConfig, df: pd.DataFrame, out_dir: Path) -> tu
             sched.step()
             losses.append(loss.item())
             history["step_loss"].append(loss.item())
-            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+            bar.set_postfix(loss=round(loss.item(), 4))
+            bar.update(1)
+        bar.close()
         entry = {"epoch": epoch + 1, "train_loss": distributed.all_mean([float(np.mean(losses))], compute.device)[0]}
         if len(val_df):  # every rank holds the same weights: the same validation figures
             vp = predict(model, tokenizer, val_df, cfg.eval_batch_size, compute=compute)
