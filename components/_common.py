@@ -6,17 +6,26 @@ pipeline spec and imports only `saferlhf` (installed in the image), so `install_
 
 from __future__ import annotations
 
-import functools
 import os
 
 from kfp import dsl
 
 import saferlhf
-from saferlhf.stages import resources
+from saferlhf.stages import STAGE, resources
 
 BASE_IMAGE = os.environ.get("SAFERLHF_IMAGE", f"saferlhf:{saferlhf.__version__}")
+# The CUDA build of the same image (Dockerfile target `pipeline-gpu`, e.g. saferlhf-gpu:<version>) for the steps that
+# can take GPUs. Unset (the default): every step runs on BASE_IMAGE, so a CPU cluster never pulls a multi-GB image;
+# set it when compiling for GPU node pools. (The `gpus` parameter is chosen per run, the image per compile.)
+GPU_IMAGE = os.environ.get("SAFERLHF_GPU_IMAGE", "")
 
-component = functools.partial(dsl.component, base_image=BASE_IMAGE, install_kfp_package=False)
+
+def component(func):
+    """`dsl.component` on the project image; a stage whose pod takes GPUs (`Resources.gpu` in the stage table, e.g.
+    train-reward, train-rl) on GPU_IMAGE when set. The stage is the function's name with dashes."""
+    stage = func.__name__.replace("_", "-")
+    gpu = stage in STAGE and STAGE[stage].resources.gpu
+    return dsl.component(func, base_image=GPU_IMAGE if gpu and GPU_IMAGE else BASE_IMAGE, install_kfp_package=False)
 
 # Transient failures (node pre-emption, OOM-kill on a busy node): retry with exponential back-off.
 RETRY = {"num_retries": 2, "backoff_duration": "5s", "backoff_factor": 2.0, "backoff_max_duration": "60s"}

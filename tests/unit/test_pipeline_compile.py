@@ -157,3 +157,21 @@ def test_monitor_spec_reads_like_the_recipe():
         .fields["container"].struct_value.fields
     assert container["image"].string_value.startswith("saferlhf:")
     assert {"cpuLimit", "memoryLimit"} <= set(container["resources"].struct_value.fields)
+
+
+def test_gpu_image_goes_to_the_gpu_steps_only(tmp_path: Path):
+    """SAFERLHF_GPU_IMAGE at compile time: the steps that take `gpus` run on the CUDA image, every other on the CPU
+    one (unset, the default, is the checked-in YAML: test_compiled_yaml_is_not_stale)."""
+    env = {k: v for k, v in os.environ.items() if k != "SAFERLHF_IMAGE"} | {"SAFERLHF_GPU_IMAGE": "saferlhf-gpu:t"}
+    subprocess.run([str(REPO / ".venv/bin/saferlhf"), "pipeline", "compile", "-o", str(tmp_path)], cwd=REPO,
+                   env=env, check=True, capture_output=True, text=True, timeout=120)
+    spec = load_spec(tmp_path / COMPILED.name)
+    executors = spec.deployment_spec.fields["executors"].struct_value.fields
+    images = {}
+    for name, task in all_tasks(spec).items():
+        comp = spec.components[task.component_ref.name]
+        if comp.WhichOneof("implementation") == "executor_label":
+            container = executors[comp.executor_label].struct_value.fields["container"].struct_value.fields
+            images[name] = container["image"].string_value
+    assert TRAINING_STEPS and all(images[s] == "saferlhf-gpu:t" for s in TRAINING_STEPS), images
+    assert all(img.startswith("saferlhf:") for s, img in images.items() if s not in TRAINING_STEPS), images
