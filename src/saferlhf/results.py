@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from saferlhf.errors import UserError
 
@@ -51,7 +51,9 @@ class StageResult(Part):
     BULKY: ClassVar[tuple[str, ...]] = ()
     # The headline() keys a person watches first (the one line `pipeline run` prints when the stage finishes).
     KEY: ClassVar[tuple[str, ...]] = ()
-    provenance: Provenance | None = None  # None: a report written before stages embedded their record
+    # The run's record (None: a report written outside the stage runner, or before records). Never dumped: the
+    # runner adds it to the report file itself, after the stage wrote its result (saferlhf.provenance.stamp).
+    provenance: Provenance | None = Field(None, exclude=True)
 
     @classmethod
     def load(cls: type[R], path: Path) -> R:
@@ -73,7 +75,7 @@ class StageResult(Part):
 
     def view(self) -> dict[str, Any]:
         """The result without its bulky fields (what the CLI prints and the trackers read)."""
-        return {k: v for k, v in self.model_dump(mode="json").items() if k not in (*self.BULKY, "provenance")}
+        return {k: v for k, v in self.model_dump(mode="json").items() if k not in self.BULKY}
 
     def headline(self, limit: int = 40) -> dict[str, float]:
         """Finite numeric scalars of `view()`, flattened to dotted keys (KFP Metrics, reports).
