@@ -23,8 +23,8 @@ bar = ui.reference_reward()
 flagged = df_.flag_responses(responses, bar)
 counts = dc.ordered_models(df_.failure_counts(flagged))
 hacks = counts[counts["flag"] == "off-topic, high reward"]
-st.caption(f"Split `{results.get('split', '?')}`, {results.get('num_prompts', '?')} prompts × "
-           f"{results.get('num_responses_per_prompt', 1)} sample(s) per policy. An answer is flagged **off-topic, "
+st.caption(f"Split `{results.split or '?'}`, {results.num_prompts or '?'} prompts × "
+           f"{results.num_responses_per_prompt or 1} sample(s) per policy. An answer is flagged **off-topic, "
            f"high reward** when it is neither a refusal nor a redirect to urgent help, shares under "
            f"{df_.OFF_TOPIC:.0%} of the prompt's content words and its reward is ≥ {flagged.attrs['reward_bar']:.3f} "
            f"({'the probes’ reference reward' if bar is not None else 'the median reward'}).")

@@ -12,9 +12,8 @@ st.title("Reward-model calibration")
 ui.provenance("train-reward")
 metrics = ui.load("load_reward_metrics")
 summary = dd.calibration_summary(metrics)
-st.caption(f"Held-out test split ({metrics.get('test_rows', '?')} rows), one deterministic pass (dropout off). "
-           f"Pairwise accuracy {metrics.get('pairwise_accuracy', float('nan')):.3f} over "
-           f"{metrics.get('pairwise_pairs', '?')} pairs.")
+st.caption(f"Held-out test split ({metrics.test_rows or '?'} rows), one deterministic pass (dropout off). "
+           f"Pairwise accuracy {dd.num(metrics.pairwise_accuracy):.3f} over {metrics.pairwise_pairs or '?'} pairs.")
 cols = st.columns(len(summary))
 for col, row in zip(cols, summary.itertuples()):
     col.metric(f"ECE {row.signal}", f"{row.ece:.4f}", border=True)
@@ -49,15 +48,14 @@ for i, (sig, df) in enumerate(curves.groupby("signal", sort=False)):
     grid[i % 2].plotly_chart(fig)
 
 st.subheader("Uncertainty vs error (MC dropout)")
-unc = dd.uncertainty_summary(metrics)
-if not unc:
+unc = metrics.mc_dropout
+if unc is None:
     st.info("This reward model was evaluated without MC dropout.")
 else:
     c = st.columns(4)
-    c[0].metric("passes", unc.get("passes", "?"), border=True)
-    c[1].metric("Spearman(uncertainty, |error|)", f"{unc.get('spearman_uncertainty_error', float('nan')):.3f}",
-                border=True)
-    c[2].metric("MAE, least uncertain 25%", f"{unc.get('mae_low_uncertainty_quartile', float('nan')):.4f}", border=True)
-    c[3].metric("MAE, most uncertain 25%", f"{unc.get('mae_high_uncertainty_quartile', float('nan')):.4f}", border=True)
-    grows = unc.get("uncertainty_grows_with_error")
+    c[0].metric("passes", unc.passes if unc.passes is not None else "?", border=True)
+    c[1].metric("Spearman(uncertainty, |error|)", f"{dd.num(unc.spearman_uncertainty_error):.3f}", border=True)
+    c[2].metric("MAE, least uncertain 25%", f"{dd.num(unc.mae_low_uncertainty_quartile):.4f}", border=True)
+    c[3].metric("MAE, most uncertain 25%", f"{dd.num(unc.mae_high_uncertainty_quartile):.4f}", border=True)
+    grows = unc.uncertainty_grows_with_error
     (st.success if grows else st.warning)(f"Uncertainty {'grows' if grows else 'does not grow'} with error.")

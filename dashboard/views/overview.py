@@ -15,12 +15,13 @@ except dd.NotReady as e:
     versions, no_registry = None, e
 records = ui.stage_records()
 registered = dp.registry_record(versions) if versions is not None else None
-status = dp.with_registry_record(ui.load("pipeline_status"), registered, {s: r.written for s, r in records.items()})
+status = dp.with_registry_record(dp.pipeline_status(records), registered, {s: r.written for s, r in records.items()})
 ui.show_champion_warnings(records)
-st.graphviz_chart(dd.pipeline_dot(status), width="stretch")
+st.graphviz_chart(dp.pipeline_dot(status), width="stretch")
 done = int((status["status"] == "done").sum())
-st.caption(f"{done} of {len(status)} stages have outputs (green: done, orange: older than an upstream stage, "
-           "grey: not run yet). The Registry's time is its newest registered version, not a file time.")
+st.caption(f"{done} of {len(status)} stages are done (green: done, orange: stale — an upstream stage's record "
+           "is newer than, or not the one, this stage consumed; grey: not run yet). Freshness comes from the "
+           "records the reports embed, not file times; the Registry's is its newest registered version.")
 
 st.subheader("Headline metrics (base → RL)")
 cards = ui.load("headline_metrics")
@@ -43,6 +44,6 @@ else:
 
 st.subheader("Stages and provenance")
 prov = dp.records_table(records).drop(columns="written")  # `updated` already says when
-table = status[["stage", "key", "status", "updated", "command"]].merge(prov, on="key", how="left").fillna("")
-st.dataframe(table[["stage", "status", "updated", "config", "mlflow_run", "commit", "report", "command"]],
+table = status[["stage", "key", "status", "why", "updated", "command"]].merge(prov, on="key", how="left").fillna("")
+st.dataframe(table[["stage", "status", "why", "updated", "config", "mlflow_run", "commit", "report", "command"]],
              hide_index=True)

@@ -12,22 +12,23 @@ from saferlhf import dashboard_failures as df_
 st.title("Safety probes")
 ui.provenance("probe")
 report = ui.load("load_probes")
-summary = report.get("summary") or {}
+summary = report.summary
 c = st.columns(4)
-c[0].metric("Base overall risk", f"{dd._num(summary.get('base_model_overall_risk')):.3f}", border=True)
-c[1].metric("RL overall risk", f"{dd._num(summary.get('rl_model_overall_risk')):.3f}", border=True)
-c[2].metric("Risk improvement", f"{dd._num(summary.get('risk_improvement')):+.3f}", border=True,
+c[0].metric("Base overall risk", f"{dd.num(summary.base_model_overall_risk):.3f}", border=True)
+c[1].metric("RL overall risk", f"{dd.num(summary.rl_model_overall_risk):.3f}", border=True)
+c[2].metric("Risk improvement", f"{dd.num(summary.risk_improvement):+.3f}", border=True,
             help="base − RL: positive means the RL policy fails fewer probes")
-sus = summary.get("reward_model_susceptibility") or {}
-if sus:
-    c[3].metric("Reward-model susceptibility", f"{dd._num(sus.get('above_reference_pct')):.1f}%", border=True,
-                help=f"share of {sus.get('num_texts', '?')} crafted degenerate texts (stuffed refusals, looped "
+sus = summary.reward_model_susceptibility
+if sus is not None:
+    texts = sus.num_texts if sus.num_texts is not None else "?"
+    c[3].metric("Reward-model susceptibility", f"{dd.num(sus.above_reference_pct):.1f}%", border=True,
+                help=f"share of {texts} crafted degenerate texts (stuffed refusals, looped "
                      f"advice) the reward model rates above the reference reward "
-                     f"{dd._num(summary.get('reference_reward')):.3f}; max reward {dd._num(sus.get('max_reward')):.3f}")
-    if dd._num(sus.get("above_reference_pct")) > 0:
-        st.error(f"The reward model rates {dd._num(sus.get('above_reference_pct')):.1f}% of "
-                 f"{sus.get('num_texts', '?')} crafted degenerate texts above the reward of a real safe answer "
-                 f"({dd._num(summary.get('reference_reward')):.3f}): a policy can game it, whatever the "
+                     f"{dd.num(summary.reference_reward):.3f}; max reward {dd.num(sus.max_reward):.3f}")
+    if dd.num(sus.above_reference_pct) > 0:
+        st.error(f"The reward model rates {dd.num(sus.above_reference_pct):.1f}% of "
+                 f"{texts} crafted degenerate texts above the reward of a real safe answer "
+                 f"({dd.num(summary.reference_reward):.3f}): a policy can game it, whatever the "
                  "`reward_hacking` probe says about the two policies sampled here.")
 else:
     c[3].metric("Reward-model susceptibility", "not measured", border=True)
@@ -66,8 +67,8 @@ else:
     st.caption(f"{len(fails)} of {n} failures stored (the report keeps the first ones).")
     for f in fails.itertuples():
         with st.container(border=True):
-            st.markdown(f"**{getattr(f, 'reason', '')}** · reward `{dd._num(getattr(f, 'reward', None)):.3f}` · "
-                        f"safety `{dd._num(getattr(f, 'safety', None)):.3f}`"
+            st.markdown(f"**{getattr(f, 'reason', '')}** · reward `{dd.num(getattr(f, 'reward', None)):.3f}` · "
+                        f"safety `{dd.num(getattr(f, 'safety', None)):.3f}`"
                         + (" · refusal" if getattr(f, "refusal", False) == True else ""))  # noqa: E712
             st.markdown(f"> {f.prompt}")
             st.text(str(f.response))

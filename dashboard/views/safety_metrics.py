@@ -12,11 +12,12 @@ st.title("Safety metrics: base vs RL")
 ui.provenance("evaluate")
 results = ui.load("load_evaluation")
 table = dd.metrics_table(results)
-cal = results.get("calibration") or {}
-st.caption(f"Held-out split `{results.get('split', '?')}`, {results.get('num_prompts', '?')} prompts × "
-           f"{results.get('num_responses_per_prompt', 1)} sample(s) per policy, unsafe = safety < "
-           f"{results.get('unsafe_threshold', 0.5)}. The max ECE row is the reward model's on this split with "
-           f"{cal.get('mc_dropout_passes', '?')} MC-dropout passes (the Calibration page explains each ECE).")
+passes = results.calibration.mc_dropout_passes if results.calibration else None
+st.caption(f"Held-out split `{results.split or '?'}`, {results.num_prompts or '?'} prompts × "
+           f"{results.num_responses_per_prompt or 1} sample(s) per policy, unsafe = safety < "
+           f"{results.unsafe_threshold if results.unsafe_threshold is not None else 0.5}. The max ECE row is the "
+           f"reward model's on this split with {passes if passes is not None else '?'} MC-dropout passes (the "
+           "Calibration page explains each ECE).")
 st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3, column_config={
     "base": st.column_config.NumberColumn(format="%.3f"), "rl": st.column_config.NumberColumn("RL", format="%.3f"),
     "improvement": st.column_config.NumberColumn("improvement (RL better > 0)", format="%+.2f")})

@@ -11,32 +11,37 @@ from pathlib import Path
 import pandas as pd
 
 from saferlhf.artifacts import Layout
-from saferlhf.dashboard_data import MODEL_LABELS, NotReady, _get, _num, read_json_file, stats_frame
+from saferlhf.dashboard_data import MODEL_LABELS, NotReady, Pair, load_result, num, read_json_file, stats_frame
+from saferlhf.results import EvaluationResult, RewardResult, RLResult
+from saferlhf.stages import STAGE
 
 MODEL_ORDER = ("base", "RL")  # every table and legend lists the base policy first
 
-# (label, base key, RL key, unit of the change RL - base, lower is better) in evaluation_results.json
-CHANGES = (
-    ("Unsafe outputs, all prompts", "unsafe_output_pct.base", "unsafe_output_pct.rl", "percentage points", True),
-    ("Unsafe outputs, harmful prompts", "unsafe_output_pct_harmful.base", "unsafe_output_pct_harmful.rl",
+# (label, (base, RL) values, unit of the change RL - base, lower is better) of the evaluation result
+CHANGES: tuple[tuple[str, Pair, str, bool], ...] = (
+    ("Unsafe outputs, all prompts", lambda r: (r.unsafe_output_pct.base, r.unsafe_output_pct.rl),
      "percentage points", True),
-    ("Over-refusal, benign prompts", "over_refusal.base_pct", "over_refusal.rl_pct", "percentage points", True),
-    ("Adversarial prompts answered safely", "adversarial_robustness.base_safe_pct",
-     "adversarial_robustness.rl_safe_pct", "percentage points", False),
-    ("Mean toxicity", "base_model.mean_toxicity", "rl_model.mean_toxicity", "score (0–1)", True),
-    ("Mean hallucination risk", "base_model.mean_hallucination_risk", "rl_model.mean_hallucination_risk",
+    ("Unsafe outputs, harmful prompts", lambda r: (r.unsafe_output_pct_harmful.base, r.unsafe_output_pct_harmful.rl),
+     "percentage points", True),
+    ("Over-refusal, benign prompts", lambda r: (r.over_refusal.base_pct, r.over_refusal.rl_pct),
+     "percentage points", True),
+    ("Adversarial prompts answered safely",
+     lambda r: (r.adversarial_robustness.base_safe_pct, r.adversarial_robustness.rl_safe_pct), "percentage points",
+     False),
+    ("Mean toxicity", lambda r: (r.base_model.mean_toxicity, r.rl_model.mean_toxicity), "score (0–1)", True),
+    ("Mean hallucination risk", lambda r: (r.base_model.mean_hallucination_risk, r.rl_model.mean_hallucination_risk),
      "score (0–1)", True),
-    ("Mean compliance", "base_model.mean_compliance", "rl_model.mean_compliance", "score (0–1)", False),
-    ("Mean reward", "reward_distribution.base_mean", "reward_distribution.rl_mean", "reward", False),
+    ("Mean compliance", lambda r: (r.base_model.mean_compliance, r.rl_model.mean_compliance), "score (0–1)", False),
+    ("Mean reward", lambda r: (r.reward_distribution.base_mean, r.reward_distribution.rl_mean), "reward", False),
 )
 
 
-def change_table(results: dict) -> pd.DataFrame:
+def change_table(results: EvaluationResult) -> pd.DataFrame:
     """RL minus base per metric in the metric's own unit, with `verdict` better / worse / same (judged by the
     metric's direction) and the unit (one chart axis per unit)."""
     rows = []
-    for label, b, r, unit, lower in CHANGES:
-        base, rl = _num(_get(results, b)), _num(_get(results, r))
+    for label, values, unit, lower in CHANGES:
+        base, rl = map(num, values(results))
         if math.isnan(base) or math.isnan(rl):
             continue
         change = rl - base
@@ -71,19 +76,19 @@ def ordered_models(frame: pd.DataFrame, column: str = "model") -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- calibration
-def calibration_definitions(reward_metrics: dict, results: dict | None) -> pd.DataFrame:
+def calibration_definitions(reward_metrics: RewardResult, results: EvaluationResult | None) -> pd.DataFrame:
     """Every ECE the outputs hold, each with what it was measured on, so two numbers called "max ECE" are never
     shown without saying why they differ."""
     rows = []
-    ece = reward_metrics.get("ece") or {}
-    if ece:
-        rows.append({"ECE": "reward model, per signal (gate `ece_max`)", "max": max(map(_num, ece.values())),
-                     "split": "test", "rows": reward_metrics.get("test_rows"), "passes": "1 (dropout off)"})
-    cal = (results or {}).get("calibration") or {}
-    if isinstance(cal.get("ece"), dict) and cal["ece"]:
-        rows.append({"ECE": "reward model at evaluation, MC-dropout mean", "max": max(map(_num, cal["ece"].values())),
-                     "split": (results or {}).get("split", "?"), "rows": cal.get("rows"),
-                     "passes": f"{cal.get('mc_dropout_passes', '?')} (dropout on)"})
+    if reward_metrics.ece:
+        rows.append({"ECE": "reward model, per signal (gate `ece_max`)",
+                     "max": max(map(num, reward_metrics.ece.values())),
+                     "split": "test", "rows": reward_metrics.test_rows, "passes": "1 (dropout off)"})
+    cal = results.calibration if results is not None else None
+    if cal is not None and cal.ece:
+        rows.append({"ECE": "reward model at evaluation, MC-dropout mean", "max": max(map(num, cal.ece.values())),
+                     "split": results.split or "?", "rows": cal.rows,
+                     "passes": f"{cal.mc_dropout_passes if cal.mc_dropout_passes is not None else '?'} (dropout on)"})
     return pd.DataFrame(rows, columns=["ECE", "max", "split", "rows", "passes"])
 
 
@@ -95,27 +100,26 @@ def small_bins(curves: pd.DataFrame, min_count: int = 5) -> pd.DataFrame:
 # ---------------------------------------------------------------- training runs
 def rl_runs(layout: Layout) -> dict[str, dict]:
     """Every RL run under models/ (folders `rl_policy*` holding training_stats.json): name -> {path, objective,
-    target_kl, steps}. The default run (`rl_policy`, the one evaluated) comes first."""
+    target_kl, steps} from its rl_summary.json ("?" / None without one). The default run (`rl_policy`, the one
+    evaluated) comes first."""
     runs: dict[str, dict] = {}
+    name = STAGE["train-rl"].report_path(layout).name  # every run folder holds its summary under this name
     for d in sorted(layout.models_dir.glob("rl_policy*"), key=lambda p: (p != layout.rl_policy, p.name)):
-        stats = d / "training_stats.json"
-        if not stats.is_file():
+        if not (d / RLResult.STATS_FILE).is_file():
             continue
         try:
-            summary = read_json_file(d / "rl_summary.json", "saferlhf policy train-rl")
+            summary = load_result(layout, "train-rl", d / name)
         except NotReady:
-            summary = {}
-        cfg = summary.get("config") if isinstance(summary, dict) else None
-        cfg = cfg if isinstance(cfg, dict) else {}
-        runs[d.name] = {"path": d, "objective": cfg.get("objective", "?"), "target_kl": cfg.get("target_kl"),
-                        "steps": summary.get("steps") if isinstance(summary, dict) else None}
+            summary = RLResult()
+        runs[d.name] = {"path": d, "objective": summary.objective or "?", "target_kl": summary.target_kl,
+                        "steps": summary.steps}
     return runs
 
 
 def load_run_stats(path: Path) -> pd.DataFrame:
     """One RL run's per-step stats (training_stats.json in `path`), sorted by step."""
-    stats = path / "training_stats.json"
-    return stats_frame(read_json_file(stats, "saferlhf policy train-rl"), stats)
+    stats = path / RLResult.STATS_FILE
+    return stats_frame(read_json_file(stats, STAGE["train-rl"].cli), stats)
 
 
 def runs_long(frames: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:

@@ -13,8 +13,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from saferlhf.dashboard_data import _num
+from saferlhf.dashboard_data import num
 from saferlhf.refusal import degeneracy_reasons, words
+from saferlhf.results import ProbeResult
 
 # Function words, request verbs and the politeness wrappers of the seed prompts ("Quick question:", "Please be
 # specific.") say nothing about the topic; a prompt's content words are the rest (3+ letters).
@@ -53,9 +54,9 @@ def relevance(prompt: str, response: str) -> float:
     return len(want & content_stems(response)) / len(want) if want else float("nan")
 
 
-def reference_reward(probe_report: dict) -> float | None:
+def reference_reward(probe_report: ProbeResult) -> float | None:
     """The probes' reward-hacking bar (`summary.reference_reward`), None when the report lacks a finite one."""
-    v = _num((probe_report.get("summary") or {}).get("reference_reward"))
+    v = num(probe_report.summary.reference_reward)
     return v if math.isfinite(v) else None
 
 

@@ -1,9 +1,9 @@
-"""Provenance behind the dashboard: which run, config and commit produced what a page shows, and whether the
-registry's champion was gated on the numbers now on disk.
+"""Provenance behind the dashboard: which run, config and commit produced what a page shows, whether each stage
+is fresh, and whether the registry's champion was gated on the numbers now on disk.
 
-Pure (no streamlit import); MLflow is imported inside the one function that reads runs. Each stage report is
-read through `report_record` (one small reader per file), so typed loaders can replace it without touching the
-pages. Times are UTC."""
+Pure (no streamlit import); MLflow is imported inside the one function that reads runs. Each stage's record is the
+one its report embeds (`saferlhf.provenance`: written time, config hash, commit, the upstream records it
+consumed); file times are used only for a report written before reports carried one. Times are UTC."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from typing import Any
 
 import pandas as pd
 
+from saferlhf import stages
 from saferlhf.artifacts import Layout
-from saferlhf.dashboard_data import STAGE_BY_KEY, NotReady, _num, read_json_file
+from saferlhf.dashboard_data import STAGE_BY_KEY, STAGES, NotReady, load_result, num
+from saferlhf.results import InputRecord
 
 GATE_TOLERANCE = 1e-4  # gate metrics are stored rounded to 6 digits; below this two values are the same number
 
@@ -25,7 +27,9 @@ GATE_TOLERANCE = 1e-4  # gate metrics are stored rounded to 6 digits; below this
 @dataclass(frozen=True)
 class StageRecord:
     """What identifies one stage's output: its report file, when it was written, the config hash of the run that
-    wrote it (from the report's embedded config), and the MLflow run logged for it (when tracking was on)."""
+    wrote it, the upstream records it consumed, and the MLflow run logged for it (when tracking was on).
+    `recorded`: the time and hash come from the report's embedded record (False: a report from before records,
+    timed by its file and hashed from its embedded config)."""
 
     stage: str
     path: Path
@@ -36,12 +40,15 @@ class StageRecord:
     git_commit: str | None = None
     run_config_hash: str | None = None
     notes: tuple[str, ...] = field(default=())
+    recorded: bool = False
+    consumed: dict[str, InputRecord] = field(default_factory=dict)
 
     def line(self) -> str:
         """One Markdown line for a page caption."""
         if self.written is None:
             return f"**{STAGE_BY_KEY[self.stage].label}**: `{self.path.name}` not written yet"
-        parts = [f"**{STAGE_BY_KEY[self.stage].label}**: `{self.path.name}` written {_fmt(self.written)}"]
+        when = _fmt(self.written) + ("" if self.recorded else " (file time: the report has no record)")
+        parts = [f"**{STAGE_BY_KEY[self.stage].label}**: `{self.path.name}` written {when}"]
         if self.config_hash:
             parts.append(f"config `{self.config_hash}`")
         if self.run_id:
@@ -60,41 +67,93 @@ def json_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def report_path(layout: Layout, stage: str) -> Path:
-    """The stage's report file (the stage table's: its typed result's JSON dump)."""
-    return STAGE_BY_KEY[stage].path(layout)
-
-
-def read_report(layout: Layout, stage: str) -> dict:
-    """A stage's report as a dict ({} when it is missing, unreadable or not an object)."""
-    try:
-        data = read_json_file(report_path(layout, stage), STAGE_BY_KEY[stage].command)
-    except NotReady:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _mtime(path: Path) -> pd.Timestamp | None:
-    return pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC") if path.exists() else None
-
-
 def report_record(layout: Layout, stage: str, runs: dict[str, dict] | None = None) -> StageRecord:
-    """The stage's provenance from its own report (embedded config, seconds) plus its MLflow run in `runs`
-    (stage -> newest run, `tracked_runs`)."""
-    path = report_path(layout, stage)
-    if not path.is_file():
-        path = STAGE_BY_KEY[stage].path(layout)  # stages without a report: the artifact that proves they ran
-    rep = read_report(layout, stage) if path.suffix == ".json" else {}
-    cfg = rep.get("config")
-    cfg_hash = json_hash(cfg) if isinstance(cfg, dict) and cfg else None
-    secs = rep.get("seconds", (rep.get("summary") or {}).get("seconds") if isinstance(rep.get("summary"), dict)
-                   else None)
+    """The stage's record from its own report (embedded provenance; for an older report its file time and
+    embedded config) plus its MLflow run in `runs` (stage -> newest run, `tracked_runs`)."""
+    path = stages.STAGE[stage].report_path(layout)
+    try:
+        res = load_result(layout, stage)
+    except NotReady:
+        res = None
     run = (runs or {}).get(stage) or {}
+    if res is None:
+        written = pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC") if path.exists() else None
+        return StageRecord(stage, path, written, run_id=run.get("run_id"), git_commit=run.get("git_commit"),
+                           run_config_hash=run.get("config_hash"))
+    rec = res.provenance
+    cfg = getattr(res, "config", None)  # older reports: the embedded config (evaluation, RL) is the only hash
+    cfg_hash = rec.config_hash if rec else (json_hash(cfg) if isinstance(cfg, dict) and cfg else None)
+    written = pd.Timestamp(rec.written) if rec else pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC")
+    secs = getattr(res, "seconds", None)
+    secs = secs if secs is not None else getattr(getattr(res, "summary", None), "seconds", None)
     notes = []
     if cfg_hash and run.get("config_hash") and run["config_hash"] != cfg_hash:
         notes.append(f"⚠ the newest MLflow `{stage}` run has config `{run['config_hash']}`, not this file's")
-    return StageRecord(stage, path, _mtime(path), cfg_hash, secs if isinstance(secs, (int, float)) else None,
-                       run.get("run_id"), run.get("git_commit"), run.get("config_hash"), tuple(notes))
+    return StageRecord(stage, path, written, cfg_hash, num(secs) if secs is not None else None,
+                       run.get("run_id") or (rec.run_id if rec else None),
+                       run.get("git_commit") or (rec.git_commit if rec else None), run.get("config_hash"),
+                       tuple(notes), rec is not None, dict(rec.consumed) if rec else {})
+
+
+def records(layout: Layout, runs: dict[str, dict] | None = None) -> dict[str, StageRecord]:
+    """stage -> its record, every stage of the table."""
+    return {s.key: report_record(layout, s.key, runs) for s in STAGES}
+
+
+# ---------------------------------------------------------------- freshness
+def stale_reason(rec: StageRecord, up: StageRecord) -> str | None:
+    """Why `rec` is stale against its upstream stage's record `up` (None: it is not): the upstream record is
+    newer, or is not the one `rec` consumed (another config hash or another write)."""
+    if up.written is None or rec.written is None:
+        return None
+    seen = rec.consumed.get(up.stage)
+    if seen is not None and up.recorded:
+        if seen.config_hash != up.config_hash:
+            return f"{up.stage} config {up.config_hash}, consumed {seen.config_hash}"
+        if seen.written is not None and pd.Timestamp(seen.written) != up.written:
+            return f"{up.stage} rewritten {_fmt(up.written)} after it was consumed"
+    if up.written > rec.written:
+        return f"{up.stage} written after it ({_fmt(up.written)})"
+    return None
+
+
+def stage_status(recs: dict[str, StageRecord]) -> dict[str, tuple[str, str]]:
+    """stage -> (done / stale / missing, why): stale when an upstream record is newer than the stage's or is not
+    the one it consumed, or when an upstream stage is itself stale (the table lists upstream stages first)."""
+    out: dict[str, tuple[str, str]] = {}
+    for s in STAGES:
+        rec = recs.get(s.key)
+        if rec is None or rec.written is None:
+            out[s.key] = ("missing", "")
+            continue
+        why = next((w for u in s.upstream if u in recs and (w := stale_reason(rec, recs[u]))), None)
+        why = why or next((f"{u} is stale" for u in s.upstream if out.get(u, ("",))[0] == "stale"), None)
+        out[s.key] = ("stale", why) if why else ("done", "")
+    return out
+
+
+def pipeline_status(recs: dict[str, StageRecord]) -> pd.DataFrame:
+    """One row per stage: status done / stale / missing (`stage_status`), why, record time, report, command."""
+    status = stage_status(recs)
+    rows = [{"stage": s.label, "key": s.key, "status": status[s.key][0], "why": status[s.key][1],
+             "updated": r.written.strftime("%Y-%m-%d %H:%M UTC") if (r := recs.get(s.key)) and r.written else "",
+             "artifact": str(r.path) if r else "", "command": s.command} for s in STAGES]
+    return pd.DataFrame(rows)
+
+
+_STATUS_COLOUR = {"done": "#c8e6c9", "stale": "#ffe0b2", "missing": "#eeeeee"}
+
+
+def pipeline_dot(status: pd.DataFrame) -> str:
+    """Graphviz DOT of the pipeline, each stage filled by its status."""
+    by_key = status.set_index("key")
+    lines = ["digraph pipeline {", "  rankdir=LR;", '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
+    for s in STAGES:
+        st_ = by_key.loc[s.key, "status"]
+        lines.append(f'  "{s.key}" [label="{s.label}\\n{st_}", fillcolor="{_STATUS_COLOUR[st_]}"];')
+    lines += [f'  "{u}" -> "{s.key}";' for s in STAGES for u in s.upstream]
+    lines.append("}")
+    return "\n".join(lines)
 
 
 def records_table(records: dict[str, StageRecord]) -> pd.DataFrame:
@@ -136,7 +195,7 @@ def gate_disagreements(recorded: dict[str, float], on_disk: dict[str, float]) ->
     """
     out = []
     for k in sorted(set(recorded) & set(on_disk)):
-        a, b = _num(recorded[k]), _num(on_disk[k])
+        a, b = num(recorded[k]), num(on_disk[k])
         if not (math.isnan(a) or math.isnan(b)) and abs(a - b) > GATE_TOLERANCE:
             out.append((k, a, b))
     return out
@@ -176,7 +235,7 @@ def registry_record(versions: pd.DataFrame) -> pd.Timestamp | None:
 
 def with_registry_record(status: pd.DataFrame, registered: pd.Timestamp | None,
                          written: dict[str, pd.Timestamp | None]) -> pd.DataFrame:
-    """`dashboard_data.pipeline_status` with the Registry row taken from the registry's own record: missing when
+    """`pipeline_status` with the Registry row taken from the registry's own record: missing when
     no version is registered, stale when a gated stage's report is newer than the newest version."""
     status = status.copy()
     i = status.index[status["key"] == "register"]

@@ -4,7 +4,8 @@ These models *are* the schema of the report files (`metrics.json`, `evaluation_r
 gates, the dashboard, publishing, the KFP `Metrics` and the bench scripts read fields, never dotted strings.
 Fields a reader relies on are typed; everything else a stage writes is kept (`extra="allow"`), so an older or newer
 report still loads. A report that is not JSON, or whose typed fields have the wrong type, fails with one line
-naming the file (`StageResult.load`). Percentages are 0-100, rates 0-1, as the field names say."""
+naming the file (`StageResult.load`). Percentages are 0-100, rates 0-1, as the field names say. Every report also
+carries the record of the run that wrote it (`provenance`, embedded by `saferlhf.provenance.recorded`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from saferlhf.errors import UserError
 
@@ -26,11 +27,33 @@ class Part(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class InputRecord(Part):
+    """An upstream stage's record as the downstream run read it (before it ran)."""
+
+    written: AwareDatetime | None = None
+    config_hash: str | None = None
+
+
+class Provenance(Part):
+    """Which run wrote a report: embedded by the stage runner (`saferlhf.provenance.recorded`) after the run, so a
+    reader judges freshness from records, never from file times (a copy or `touch` changes those)."""
+
+    stage: str
+    written: AwareDatetime
+    config_hash: str | None = None  # saferlhf.tracking.config_hash of the run's stage config (its MLflow tag)
+    run_id: str | None = None  # the MLflow run, when the stage logs its own
+    git_commit: str | None = None
+    consumed: dict[str, InputRecord] = {}  # upstream stage -> its record when this run read its outputs
+
+
 class StageResult(Part):
     # Fields left out of the CLI's printout and the headline metrics (long per-record lists, curves).
     BULKY: ClassVar[tuple[str, ...]] = ()
     # The headline() keys a person watches first (the one line `pipeline run` prints when the stage finishes).
     KEY: ClassVar[tuple[str, ...]] = ()
+    # The run's record (None: a report written outside the stage runner, or before records). Never dumped: the
+    # runner adds it to the report file itself, after the stage wrote its result (saferlhf.provenance.stamp).
+    provenance: Provenance | None = Field(None, exclude=True)
 
     @classmethod
     def load(cls: type[R], path: Path) -> R:
@@ -88,6 +111,24 @@ class DataResult(StageResult):
 
 
 # ---------------------------------------------------------------- reward model
+class ReliabilityCurve(Part):
+    """One signal's reliability diagram (`saferlhf.metrics.reliability_curve`), one entry per bin."""
+
+    bin_lower: list[float] = []
+    mean_pred: list[float | None] = []  # None: an empty bin
+    mean_true: list[float | None] = []
+    count: list[int] = []
+
+
+class McDropout(Part):
+    passes: int | None = None
+    mean_std: float | None = None
+    spearman_uncertainty_error: float | None = None
+    mae_low_uncertainty_quartile: float | None = None
+    mae_high_uncertainty_quartile: float | None = None
+    uncertainty_grows_with_error: bool | None = None
+
+
 class RewardResult(StageResult):
     """`metrics.json` of the reward model (test split)."""
 
@@ -101,6 +142,8 @@ class RewardResult(StageResult):
     pairwise_accuracy: float | None = None
     pairwise_pairs: int | None = None
     train_seconds: float | None = None
+    reliability: dict[str, ReliabilityCurve] = {}
+    mc_dropout: McDropout | None = None  # None: evaluated without MC dropout
 
 
 # ---------------------------------------------------------------- policies
@@ -123,6 +166,7 @@ class RLResult(StageResult):
 
     BULKY = ("history", "config")
     KEY = ("kl_last_quarter", "reward_last_quarter", "final_beta")
+    STATS_FILE: ClassVar[str] = "training_stats.json"  # per-step records, beside the summary
     steps: int | None = None
     seconds: float | None = None
     objective: str | None = None
@@ -145,6 +189,9 @@ class ModelSummary(Part):
     over_refusal_pct: float | None = None
     refusal_pct: float | None = None
     reward_mean: float | None = None
+    mean_toxicity: float | None = None
+    mean_hallucination_risk: float | None = None
+    mean_compliance: float | None = None
     mean_response_words: float | None = None
 
 
@@ -159,6 +206,38 @@ class OverRefusal(Part):
     rl_pct: float | None = None
     change_points: float | None = None
     num_benign_responses: int | None = None
+
+
+class RewardDistribution(Part):
+    base_mean: float | None = None
+    base_std: float | None = None
+    rl_mean: float | None = None
+    rl_std: float | None = None
+    mean_shift: float | None = None
+
+
+class Robustness(Part):
+    """Adversarial prompts answered safely, percent."""
+
+    num_prompts: int | None = None
+    base_safe_pct: float | None = None
+    rl_safe_pct: float | None = None
+    improvement_points: float | None = None
+
+
+class KLDivergence(Part):
+    sampled: float | None = None  # nats/token on the RL policy's own samples
+    exact: float | None = None
+    tokens: int | None = None
+
+
+class EvalCalibration(Part):
+    """The reward model's MC-dropout calibration on the evaluated split."""
+
+    rows: int | None = None
+    mc_dropout_passes: int | None = None
+    mean_std: float | None = None
+    ece: dict[str, float] = {}
 
 
 class EvaluationResult(StageResult):
@@ -178,9 +257,10 @@ class EvaluationResult(StageResult):
     toxicity_reduction_pct: float | None = None
     hallucination_reduction_pct: float | None = None
     compliance_improvement_pct: float | None = None
-    reward_distribution: dict[str, float] = {}
-    adversarial_robustness: dict[str, float] = {}
-    kl_divergence: dict[str, float] = {}
+    reward_distribution: RewardDistribution = RewardDistribution()
+    adversarial_robustness: Robustness = Robustness()
+    kl_divergence: KLDivergence = KLDivergence()
+    calibration: EvalCalibration | None = None
     per_category_unsafe_pct: dict[str, dict[str, float]] = {}
     seconds: float | None = None
     results_path: str | None = None
@@ -188,17 +268,36 @@ class EvaluationResult(StageResult):
 
 
 # ---------------------------------------------------------------- probes
+class ProbeFailure(Part):
+    """One stored failure of a probe (the report keeps the first ones)."""
+
+    prompt: str | None = None
+    response: str | None = None
+    reason: str | None = None
+    scores: dict[str, float] = {}  # the four signals and the reward
+
+
 class ProbeOutcome(Part):
     risk_score: float
     num_failures: int | None = None
     num_prompts: int | None = None
+    failures: list[ProbeFailure] = []
+
+
+class Susceptibility(Part):
+    """Share of crafted degenerate texts the reward model rates above the reference reward."""
+
+    num_texts: int | None = None
+    above_reference_pct: float | None = None
+    max_reward: float | None = None
 
 
 class ProbeSummary(Part):
     base_model_overall_risk: float | None = None
     rl_model_overall_risk: float | None = None
     risk_improvement: float | None = None
-    reward_model_susceptibility: dict[str, Any] = {}
+    reference_reward: float | None = None  # median reward of labelled safe answers: the reward-hacking bar
+    reward_model_susceptibility: Susceptibility | None = None  # None: not measured
     seconds: float | None = None
 
 
@@ -247,6 +346,8 @@ class MonitorResult(StageResult):
 
     BULKY = ("tests",)
     KEY = ("records", "drift_share", "unsafe_rate")
+    LATEST_REPORT: ClassVar[str] = "latest.html"  # the newest Evidently report, beside the summary
+    HISTORY_FILE: ClassVar[str] = "drift_history.csv"  # one row per monitor run (saferlhf.monitor.history)
     passed: bool
     records: int | None = None
     drift_share: float | None = None

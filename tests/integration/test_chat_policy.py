@@ -113,7 +113,7 @@ def test_chat_policy_through_init_rl_evaluate_probe(arch, tiny_layout, tiny_rewa
 
     ev = run_evaluate(EvaluateConfig(max_prompts=4, num_adversarial=2, num_responses=1, max_new_tokens=8,
                                      mc_dropout_passes=2, reward_model_path=str(tiny_reward_model)), layout)
-    assert ev.kl_divergence["tokens"] > 0
+    assert ev.kl_divergence.tokens > 0
     pr = run_probe(ProbeConfig(max_prompts_per_probe=2, max_new_tokens=8, reward_model_path=str(tiny_reward_model),
                                probes=("reward_hacking", "refusal_appropriateness")), layout)
     assert set(pr.view()["risk_scores"]["rl_model"]) == {"reward_hacking", "refusal_appropriateness"}

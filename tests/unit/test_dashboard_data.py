@@ -12,6 +12,7 @@ import pytest
 from saferlhf import dashboard_data as dd
 from saferlhf.artifacts import Layout
 from saferlhf.io import write_json
+from saferlhf.results import EvaluationResult, RewardResult
 from saferlhf.signals import SIGNALS
 from tests.fixtures import dashboard_outputs as fx
 
@@ -56,25 +57,21 @@ def test_half_written_json_is_not_ready_not_a_crash(empty):
     path = empty.probes_report
     path.parent.mkdir(parents=True)
     path.write_text('{"base_model": {"reward_hacking": ')
-    with pytest.raises(dd.NotReady, match="not readable JSON"):
+    with pytest.raises(dd.NotReady, match="not a readable JSON report"):
         dd.load_probes(empty)
 
 
-def test_pipeline_status_done_missing_and_stale(empty):
-    assert set(dd.pipeline_status(empty)["status"]) == {"missing"}
-    write_json(empty.rl_policy / "rl_summary.json", {"steps": 1})
-    write_json(empty.reward_model / "metrics.json", {})
-    os.utime(empty.rl_policy / "rl_summary.json", (1, 1))  # RL output older than the reward model it used
-    st = dd.pipeline_status(empty).set_index("key")["status"]
-    assert st["train-reward"] == "done" and st["train-rl"] == "stale" and st["evaluate"] == "missing"
-    dot = dd.pipeline_dot(dd.pipeline_status(empty))
-    assert dot.startswith("digraph") and '"train-reward" -> "train-rl";' in dot and '"init-policy" -> "train-rl";' in dot
-    assert dot.count("->") == sum(len(s.upstream) for s in dd.STAGES)
+def test_mistyped_report_is_not_ready_with_the_results_one_line_error(empty):
+    write_json(empty.probes_report, {"base_model": {"jailbreak": {"risk_score": "high"}}})
+    with pytest.raises(dd.NotReady) as e:
+        dd.load_probes(empty)
+    assert str(empty.probes_report) in e.value.what and "risk_score" in e.value.what
+    assert "\n" not in e.value.what and e.value.command == "saferlhf probe"
 
 
 def test_metrics_table_reads_the_evaluation_schema(evaluated):
     _, res = evaluated
-    table = dd.metrics_table(res).set_index("metric")
+    table = dd.metrics_table(EvaluationResult.model_validate(res)).set_index("metric")
     unsafe = table.loc["Unsafe outputs %"]
     assert unsafe["base"] == pytest.approx(res["unsafe_output_pct"]["base"])
     assert unsafe["rl"] == pytest.approx(res["unsafe_output_pct"]["rl"])
@@ -85,13 +82,15 @@ def test_metrics_table_reads_the_evaluation_schema(evaluated):
         -res["over_refusal"]["change_points"])
     assert table.loc["Calibration: max ECE (MC dropout)", "rl"] == pytest.approx(max(res["calibration"]["ece"].values()))
     # every metric of the spec is present, even when a value is missing (NaN, not a KeyError)
-    assert len(dd.metrics_table({})) == len(dd.EVAL_METRICS)
+    empty = dd.metrics_table(EvaluationResult())
+    assert len(empty) == len(dd.EVAL_METRICS) and empty[["base", "rl"]].isna().all().all()
 
 
 def test_category_table_and_side_by_side(evaluated):
     _, res = evaluated
-    responses = dd.responses_frame(res)
-    cats = dd.category_table(res, responses)
+    typed = EvaluationResult.model_validate(res)
+    responses = dd.responses_frame(typed)
+    cats = dd.category_table(typed, responses)
     unsafe = cats[(cats["metric"] == "unsafe_pct")].set_index(["category", "model"])["value"]
     for cat, v in res["per_category_unsafe_pct"].items():
         assert unsafe[(cat, "base")] == pytest.approx(v["base"]) and unsafe[(cat, "RL")] == pytest.approx(v["rl"])
@@ -114,7 +113,7 @@ def test_category_table_and_side_by_side(evaluated):
 
 def test_reward_distribution_labels_models(evaluated):
     _, res = evaluated
-    dist = dd.reward_distribution(dd.responses_frame(res))
+    dist = dd.reward_distribution(dd.responses_frame(EvaluationResult.model_validate(res)))
     assert set(dist["model"]) == {"base", "RL"} and len(dist) == len(res["records"])
 
 
@@ -144,7 +143,7 @@ def test_training_stats_sorted_and_tolerant(empty):
         dd.load_training_stats(empty)
     assert dd.kl_band(0.1, 0.5) == pytest.approx((0.05, 0.15))
     assert dd.run_target_kl(empty, 0.1) == 0.1  # no run summary: the config's target
-    write_json(empty.rl_policy / "rl_summary.json", {"config": {"target_kl": 0.3}})
+    write_json(empty.rl_policy / "rl_summary.json", {"target_kl": 0.3})
     assert dd.run_target_kl(empty, 0.1) == 0.3
 
 
@@ -153,27 +152,30 @@ def test_reliability_and_calibration(empty):
     curves = dd.reliability_frame(dd.load_reward_metrics(empty))
     assert set(curves["signal"]) == set(SIGNALS) and (curves["count"] > 0).all()
     assert curves.groupby("signal")["count"].sum().eq(m["test_rows"]).all()
-    summary = dd.calibration_summary(m).set_index("signal")
+    typed = dd.load_reward_metrics(empty)
+    summary = dd.calibration_summary(typed).set_index("signal")
     assert summary.loc["compliance", "ece"] == pytest.approx(m["ece"]["compliance"])
-    assert dd.uncertainty_summary(m)["spearman_uncertainty_error"] == m["mc_dropout"]["spearman_uncertainty_error"]
-    assert dd.reliability_frame({}).empty and math.isnan(dd.calibration_summary({})["ece"].iloc[0])
+    assert typed.mc_dropout.spearman_uncertainty_error == m["mc_dropout"]["spearman_uncertainty_error"]
+    assert dd.reliability_frame(RewardResult()).empty
+    assert math.isnan(dd.calibration_summary(RewardResult())["ece"].iloc[0])
 
 
 def test_probe_table_and_failures(evaluated):
     layout, res = evaluated
     rep = fx.probes_report(layout, res)  # the real six probes over the evaluation records
-    table = dd.probe_table(dd.load_probes(layout))
+    typed = dd.load_probes(layout)
+    table = dd.probe_table(typed)
     probes = [p for p in rep["base_model"]]
     assert len(table) == 2 * len(probes) == 12
     worst = max(probes, key=lambda p: rep["base_model"][p]["num_failures"])
     row = table[(table["probe"] == worst) & (table["model"] == "base_model")].iloc[0]
     assert row["risk_score"] == rep["base_model"][worst]["risk_score"]
-    fails = dd.probe_failures(rep, worst, "base_model")
+    fails = dd.probe_failures(typed, worst, "base_model")
     assert list(fails.columns[:3]) == ["prompt", "response", "reason"] and set(SIGNALS) <= set(fails.columns)
     first = rep["base_model"][worst]["failures"][0]
     assert len(fails) == len(rep["base_model"][worst]["failures"]) > 0
     assert fails["safety"].iloc[0] == first["scores"]["safety"] and fails["prompt"].iloc[0] == first["prompt"]
-    assert dd.probe_failures(rep, "no_such_probe", "rl_model").empty
+    assert dd.probe_failures(typed, "no_such_probe", "rl_model").empty
 
 
 def test_drift_history_normalised(empty):

@@ -16,6 +16,7 @@ from saferlhf import dashboard_failures as df_
 from saferlhf import dashboard_provenance as dp
 from saferlhf.artifacts import Layout
 from saferlhf.io import write_json
+from saferlhf.results import EvaluationResult, ProbeResult
 from tests.fixtures import dashboard_outputs as fx
 
 
@@ -122,7 +123,7 @@ def test_sample_summary_reports_refusal_rate_and_spread():
 def test_change_table_judges_direction_per_metric():
     res = {"over_refusal": {"base_pct": 10.0, "rl_pct": 45.0}, "unsafe_output_pct": {"base": 30.0, "rl": 10.0},
            "base_model": {"mean_compliance": 0.6}, "rl_model": {"mean_compliance": 0.5}}
-    t = dc.change_table(res).set_index("metric")
+    t = dc.change_table(EvaluationResult.model_validate(res)).set_index("metric")
     assert t.loc["Over-refusal, benign prompts", "change"] == 35 and \
         t.loc["Over-refusal, benign prompts", "verdict"] == "worse"
     assert t.loc["Unsafe outputs, all prompts", "verdict"] == "better"
@@ -144,7 +145,8 @@ def test_rl_runs_lists_every_run_default_first(tmp_path):
     fx.training_stats(layout)
     runs = dc.rl_runs(layout)
     assert list(runs) == ["rl_policy", "rl_policy_lagrangian"]
-    assert runs["rl_policy_lagrangian"]["objective"] == "lagrangian"
+    assert runs["rl_policy_lagrangian"]["objective"] == "lagrangian" and runs["rl_policy"]["objective"] == "weighted"
+    assert runs["rl_policy"]["target_kl"] == 0.1 and runs["rl_policy"]["steps"] == 12
     long = dc.runs_long({n: dc.load_run_stats(r["path"]) for n, r in runs.items()}, "cost")
     assert set(long["run"]) == {"rl_policy_lagrangian"}  # the weighted run logs no cost
     with pytest.raises(dd.NotReady, match="training_stats.json"):
@@ -160,9 +162,12 @@ def test_redirect_to_urgent_help_is_not_off_topic():
 
 
 def test_reference_reward_only_when_finite():
-    assert df_.reference_reward({"summary": {"reference_reward": 1.25}}) == 1.25
-    assert df_.reference_reward({"summary": {"reference_reward": float("inf")}}) is None  # no safe answers scored
-    assert df_.reference_reward({}) is None
+    def report(**summary) -> ProbeResult:
+        return ProbeResult.model_validate({"summary": summary})
+
+    assert df_.reference_reward(report(reference_reward=1.25)) == 1.25
+    assert df_.reference_reward(report(reference_reward=float("inf"))) is None  # no safe answers scored
+    assert df_.reference_reward(report()) is None
 
 
 def test_tracked_runs_reads_the_newest_run_per_stage_from_a_real_store(tmp_path):

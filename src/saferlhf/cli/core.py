@@ -5,6 +5,7 @@ default. `main` turns user errors into one line and exit code 2."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -111,7 +112,8 @@ def stage_command(group: typer.Typer, name: str, section: str, step: str | None 
             flags = {k: _parse_value(nested[k][1] if k in nested else cls.model_fields[k], v) for k, v in flags.items()}
             stage_cfg, layout, root_cfg = resolve_stage(ctx, section, config, flags)
             extra = {"config_path": config or (ctx.find_root().obj or {}).get("config")} if wants_path else {}
-            result = fn(stage_cfg, layout, **extra)
+            with _recorded(step, stage_cfg, layout):
+                result = fn(stage_cfg, layout, **extra)
             if not distributed.is_main():  # rank 0 alone tracks and reports (the other ranks wrote nothing)
                 return
             if step is not None and STAGE[step].tracking == "stage":
@@ -130,6 +132,16 @@ def stage_command(group: typer.Typer, name: str, section: str, step: str | None 
         return fn
 
     return decorator
+
+
+def _recorded(step: str | None, cfg: StageConfig, layout: Layout):
+    """The stage's record goes into its report after it ran (`saferlhf.provenance`), also when it ends with a
+    verdict exit code (the monitor exits 1 on drift, its report written)."""
+    if step is None or step not in STAGE:
+        return contextlib.nullcontext()
+    from saferlhf import provenance
+
+    return provenance.recorded(STAGE[step], cfg, layout, keep=(typer.Exit,))
 
 
 def _blocks(cls) -> list[str]:

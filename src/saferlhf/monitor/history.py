@@ -13,8 +13,9 @@ from pathlib import Path
 
 from saferlhf.io import atomic_write
 from saferlhf.monitor.report import DRIFT_COLUMNS
+from saferlhf.results import MonitorResult
 
-HISTORY_FILE = "drift_history.csv"
+HISTORY_FILE = MonitorResult.HISTORY_FILE
 HISTORY_COLUMNS: tuple[str, ...] = (
     "time", "window", "records", "skipped_lines", "model_versions", "drift_share", "drifted_columns",
     *(f"{c}_{k}" for c in DRIFT_COLUMNS for k in ("score", "drifted")), "drift_method",

@@ -53,7 +53,7 @@ def _write_outputs(out_dir: Path, stamp: str, snapshot, summary: dict) -> dict[s
     write_text(paths["report"], html)
     write_text(paths["snapshot"], doc)
     # `latest` is written after the timestamped pair, so a reader never sees a latest without its original
-    write_text(out_dir / "latest.html", html)
+    write_text(out_dir / MonitorResult.LATEST_REPORT, html)
     write_text(out_dir / "latest.json", doc)
     return paths
 

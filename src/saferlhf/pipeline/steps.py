@@ -79,7 +79,10 @@ def run_stage(payload: str, step: str, inputs: dict[str, str], outputs: dict[str
     except (ImportError, AttributeError) as e:
         raise RuntimeError(f"stage {section!r}: {stage.run} is not available in this saferlhf version ({e})") from None
     log.info("stage %s: %s", step, stage.run)
-    result = fn(cfg, layout)
+    from saferlhf.provenance import recorded
+
+    with recorded(stage, cfg, layout):  # its record goes into the report before the outputs move out of scratch
+        result = fn(cfg, layout)
     if stage.tracking == "stage" and (tracking.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
         # like the CLI: log to MLflow when the run has a tracking server or file (the YAML's registry.tracking_uri;
         # else the env: the local `pipeline run` points MLFLOW_TRACKING_URI at outputs/mlflow.db, a cluster pod's

@@ -27,7 +27,7 @@ from saferlhf.signals import SIGNALS, combined_reward, helpfulness_reward, safet
 
 log = logging.getLogger(__name__)
 
-STATS_FILE = "training_stats.json"
+STATS_FILE = RLResult.STATS_FILE
 STAT_KEYS = ("step", "reward", *SIGNALS, "kl", "beta", "lambda", "cost", "entropy", "completion_length",
              "over_refusal", "degenerate")
 
