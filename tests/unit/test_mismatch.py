@@ -111,3 +111,11 @@ def test_relevance_accuracy_compares_the_drawn_pairs(df):
 
     acc, n = relevance_accuracy(test, scorer, seed=3)
     assert n == len(pairs) and acc == pytest.approx(1 - len(losers) / len(pairs))
+
+
+@pytest.mark.parametrize("config", ["configs/demo.yaml", "configs/smollm2.yaml"])
+def test_template_and_real_tracks_train_on_off_topic_rows(config):
+    from saferlhf.config import load_config
+    from tests.conftest import REPO
+
+    assert load_config(REPO / config).data.mismatched_fraction > 0
