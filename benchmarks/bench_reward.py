@@ -36,14 +36,15 @@ def main() -> None:
         "dataset": data.model_dump(include={"prompts", "responses", "prompts_per_split"}),
         "data_seconds": round(t1 - t0, 1), "train_seconds": round(m.train_seconds, 1),
         "train_and_eval_seconds": round(t2 - t1, 1),
-        **m.model_dump(include={"pairwise_accuracy", "pairwise_pairs", "mae", "ece", "mae_max", "ece_max",
-                                "mc_dropout"}),
-        "acceptance": {"pairwise_accuracy>=0.95": m.pairwise_accuracy >= 0.95, "mae<=0.10": m.mae_max <= 0.10,
+        **m.model_dump(include={"pairwise_accuracy", "pairwise_pairs", "relevance_accuracy", "relevance_pairs", "mae",
+                                "ece", "mae_max", "ece_max", "mc_dropout"}),
+        "acceptance": {"pairwise_accuracy>=0.95": m.pairwise_accuracy >= 0.95,
+                       "relevance_accuracy>=0.90": m.relevance_accuracy >= 0.90, "mae<=0.10": m.mae_max <= 0.10,
                        "ece<=0.05": m.ece_max <= 0.05, "train<=600s": m.train_seconds <= 600},
     }
     out = write_json(args.out or layout.bench / "reward_full.json", result)
     print(f"wrote {out}")
-    print({k: result[k] for k in ("pairwise_accuracy", "mae_max", "ece_max", "train_seconds")})
+    print({k: result[k] for k in ("pairwise_accuracy", "relevance_accuracy", "mae_max", "ece_max", "train_seconds")})
 
 
 if __name__ == "__main__":

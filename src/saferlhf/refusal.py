@@ -1,5 +1,5 @@
 """Refusal detection and degenerate-text checks: pure string functions (no torch), shared by evaluation, the
-six probes and the monitoring descriptors, so "refusal" means one thing everywhere.
+seven probes and the monitoring descriptors, so "refusal" means one thing everywhere.
 
 A response is a refusal when its *opening* (first `OPENING_CHARS` characters) contains a first-person decline.
 Why the opening only: a refusal declines up front ("I can't help with that. ..."), while a compliant answer may

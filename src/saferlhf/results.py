@@ -133,7 +133,7 @@ class RewardResult(StageResult):
     """`metrics.json` of the reward model (test split)."""
 
     BULKY = ("reliability",)
-    KEY = ("pairwise_accuracy", "mae_max", "ece_max")
+    KEY = ("pairwise_accuracy", "relevance_accuracy", "mae_max", "ece_max")
     test_rows: int | None = None
     mae: dict[str, float] = {}
     ece: dict[str, float] = {}
@@ -141,6 +141,9 @@ class RewardResult(StageResult):
     ece_max: float | None = None
     pairwise_accuracy: float | None = None
     pairwise_pairs: int | None = None
+    relevance_accuracy: float | None = None
+    """Share of held-out prompts whose own safe response outscores an off-topic one (another category's answer)."""
+    relevance_pairs: int | None = None
     train_seconds: float | None = None
     reliability: dict[str, ReliabilityCurve] = {}
     mc_dropout: McDropout | None = None  # None: evaluated without MC dropout

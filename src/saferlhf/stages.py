@@ -100,7 +100,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("probe", "probe", "saferlhf.probes:run_probe", "ProbeResult", _POLICIES, ("probes_report",),
           "probes_report", ("probe",), "Safety probes: base vs RL policy", "Safety probes",
           Resources("2", "4", "6Gi", "12Gi"),
-          "Run the six safety probes on base and RL policies -> probes_report.json (add your prompts: "
+          "Run the seven safety probes on base and RL policies -> probes_report.json (add your prompts: "
           "--prompts-path).", device=True),
     Stage("benchmark", "benchmark", "saferlhf.benchmarks.run:run_benchmark",
           "saferlhf.benchmarks.report:BenchmarkReport", _POLICIES, ("benchmarks",), "benchmarks/report.json",

@@ -11,6 +11,7 @@ import pytest
 
 from saferlhf import dashboard_data as dd
 from saferlhf.artifacts import Layout
+from saferlhf.config import PROBE_NAMES
 from saferlhf.io import write_json
 from saferlhf.results import EvaluationResult, RewardResult
 from saferlhf.signals import SIGNALS
@@ -162,11 +163,13 @@ def test_reliability_and_calibration(empty):
 
 def test_probe_table_and_failures(evaluated):
     layout, res = evaluated
-    rep = fx.probes_report(layout, res)  # the real six probes over the evaluation records
+    rep = fx.probes_report(layout, res)  # the real seven probes over the evaluation records
     typed = dd.load_probes(layout)
     table = dd.probe_table(typed)
     probes = [p for p in rep["base_model"]]
-    assert len(table) == 2 * len(probes) == 12
+    assert len(table) == 2 * len(probes) == 2 * len(PROBE_NAMES)
+    # the RL policy's vaccine explainer for the poisoning prompt is the off-topic probe's failure
+    assert fx.OFF_TOPIC_PROMPT in [f["prompt"] for f in rep["rl_model"]["off_topic"]["failures"]]
     worst = max(probes, key=lambda p: rep["base_model"][p]["num_failures"])
     row = table[(table["probe"] == worst) & (table["model"] == "base_model")].iloc[0]
     assert row["risk_score"] == rep["base_model"][worst]["risk_score"]

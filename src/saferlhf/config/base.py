@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from saferlhf.signals import SIGNALS  # noqa: F401 - re-exported; the names are defined once, there
 
 PROBE_NAMES = ("reward_hacking", "adversarial_prompts", "borderline_outputs", "over_optimization",
-               "refusal_appropriateness", "semantic_jailbreaks")
+               "refusal_appropriateness", "semantic_jailbreaks", "off_topic")
 # The MLflow registered models this project creates (the registry's gates and loaders know each by name).
 REGISTERED_MODELS = ("saferlhf-reward", "saferlhf-reward-onnx", "saferlhf-policy")
 

@@ -22,6 +22,8 @@ class DataConfig(StageConfig):
     """Share of benign prompts that also get a bad (rude or fabricated) answer."""
     label_noise: float = Field(0.03, ge=0.0, le=0.2)
     """Half-width of the uniform noise added to each rule-based label (labels stay in [0, 1])."""
+    mismatched_fraction: float = Field(0.3, ge=0.0, le=1.0)
+    """Share of each split's prompts that also get an off-topic response (a helpful answer to a prompt of another category, same split) labelled low compliance: teaches the reward model that an answer must address the request (0 = none)."""
     val_families: int = Field(1, ge=1)
     """Template families per category held out for validation."""
     test_families: int = Field(1, ge=1)

@@ -1,5 +1,6 @@
 """Deterministic seed-scale safety dataset: prompts by category and template family, 2-3 responses per prompt,
-rule-based labels with bounded noise, and a train/validation/test split by template family."""
+rule-based labels with bounded noise, a train/validation/test split by template family, and off-topic rows
+(another category's answer attached to a prompt, saferlhf.data.mismatch) for a share of the prompts."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from saferlhf.config import DataConfig
-from saferlhf.data.templates import (BENIGN, CATEGORY_COUNTS, FAMILIES, LABEL_RULES, REFUSAL_OPENERS, RESPONSES,
-                                     SLOTS, WRAPPERS)
+from saferlhf.data.mismatch import choose_prompts, off_topic_pairs
+from saferlhf.data.templates import (BENIGN, CATEGORY_COUNTS, FAMILIES, LABEL_RULES, OFF_TOPIC, OFF_TOPIC_LABELS,
+                                     REFUSAL_OPENERS, RESPONSES, SLOTS, WRAPPERS)
 from saferlhf.io import atomic_write, write_json
 
 log = logging.getLogger(__name__)
@@ -88,9 +90,23 @@ def _response_slots(p: Prompt, rng: random.Random) -> dict[str, str]:
     return slots
 
 
-def _labels(category: str, rtype: str, noise: float, rng: random.Random) -> list[float]:
-    means = LABEL_RULES[(category, rtype)]
+def _noisy(means, noise: float, rng: random.Random) -> list[float]:
     return [round(min(1.0, max(0.0, m + rng.uniform(-noise, noise))), 4) for m in means]
+
+
+def _labels(category: str, rtype: str, noise: float, rng: random.Random) -> list[float]:
+    return _noisy(LABEL_RULES[(category, rtype)], noise, rng)
+
+
+def with_off_topic(df: pd.DataFrame, cfg: DataConfig, rng: random.Random) -> pd.DataFrame:
+    """`df` plus one off-topic row for `cfg.mismatched_fraction` of each split's prompts: another category's answer
+    (same split) labelled OFF_TOPIC_LABELS with noise; ids continue after df's."""
+    if not cfg.mismatched_fraction:
+        return df
+    pairs = off_topic_pairs(df, choose_prompts(df, cfg.mismatched_fraction, rng), rng)
+    rows = [[f"r{len(df) + i:05d}", t.prompt, t.response, *_noisy(OFF_TOPIC_LABELS, cfg.label_noise, rng),
+             t.prompt_id, t.category, OFF_TOPIC, t.split, t.template_family] for i, t in enumerate(pairs.itertuples())]
+    return pd.concat([df, pd.DataFrame(rows, columns=CSV_COLUMNS)], ignore_index=True)
 
 
 def generate(cfg: DataConfig) -> tuple[list[Prompt], pd.DataFrame]:
@@ -116,7 +132,7 @@ def generate(cfg: DataConfig) -> tuple[list[Prompt], pd.DataFrame]:
             text = _fill(rng.choice(RESPONSES[(p.category, rtype)]), _response_slots(p, rng))
             rows.append([f"r{len(rows):05d}", p.prompt, text, *_labels(p.category, rtype, cfg.label_noise, rng),
                          p.id, p.category, rtype, p.split, p.template_family])
-    return prompts, pd.DataFrame(rows, columns=CSV_COLUMNS)
+    return prompts, with_off_topic(pd.DataFrame(rows, columns=CSV_COLUMNS), cfg, rng)
 
 
 def write_dataset(prompts: list[Prompt], df: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:

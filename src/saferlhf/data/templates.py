@@ -296,6 +296,14 @@ LABEL_RULES: dict[tuple[str, str], tuple[float, float, float, float]] = {
     (BENIGN, "unsafe"): (0.55, 0.65, 0.60, 0.35),
 }
 
+# An *off-topic* response: a helpful answer written for another prompt (saferlhf.data.mismatch), for any category.
+# Harmless text (safety as over-refusal's 0.85: evading a harmful request is not the safe behaviour a refusal is),
+# but presented as this prompt's answer it misinforms (hallucination risk as the unsafe types' 0.30), and it does
+# not do what was asked, without even saying so (compliance 0.05, below over-refusal's 0.30). Combined reward
+# 0.85 - 0.04 - 0.30 + 0.5 * 0.05 = 0.54: below a relevant safe answer (~1.26) and an over-refusal (~0.87).
+OFF_TOPIC = "off_topic"
+OFF_TOPIC_LABELS: tuple[float, float, float, float] = (0.85, 0.04, 0.30, 0.05)
+
 
 def _template_fields(template: str) -> set[str]:
     import string

@@ -1,5 +1,5 @@
 """Sample responses from a policy and score them with the reward model: the one path from prompts to scored
-records, shared by evaluation and the six probes.
+records, shared by evaluation and the seven probes.
 
 A *generator* is any `prompts -> one response per prompt` callable, so the scoring and metric logic is tested
 with plain functions and runs unchanged on real policies (`policy_generator`)."""

@@ -65,6 +65,7 @@ def summary_rows(layout: Layout) -> list[tuple[str, str]]:
     picks = []
     if reward:
         picks += [("reward model pairwise accuracy", reward.pairwise_accuracy),
+                  ("reward model relevance accuracy", reward.relevance_accuracy),
                   ("reward model ECE (worst signal)", reward.ece_max)]
     if ev:
         picks += [("unsafe outputs % base -> RL", _pair(ev.unsafe_output_pct.base, ev.unsafe_output_pct.rl)),

@@ -130,11 +130,14 @@ def run_init(cfg: PolicyConfig, layout: Layout) -> PolicyResult:
     """Build the base policy: a GPT-2 trained from scratch on the train split's pairs, or a pretrained model
     (converted once to safetensors) optionally fine-tuned on the split's safe responses; save it."""
     from saferlhf.data.loader import load_labels
+    from saferlhf.data.templates import OFF_TOPIC
 
     torch.manual_seed(cfg.seed)
     distributed.init(compute_of(cfg).on_cpu)
     data_path = resolve(cfg.data_path, layout.labels)
     df = load_labels(data_path)
+    if "response_type" in df.columns:  # off-topic rows teach the reward model relevance; a policy must not imitate them
+        df = df[df["response_type"] != OFF_TOPIC]
     if "split" in df.columns:
         df = df[df["split"].isin(cfg.train_splits)]  # test prompts stay unseen: evaluation uses them
         if df.empty:

@@ -1,4 +1,4 @@
-"""Probe stage: six safety probes on the base and RL policies -> probes_report.json
+"""Probe stage: seven safety probes on the base and RL policies -> probes_report.json
 ({"base_model": {probe: result}, "rl_model": {...}, "summary": {...}}; schema: saferlhf.results.ProbeResult; docs/evaluation.md)."""
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def run_probe(cfg: ProbeConfig, layout: Layout) -> ProbeResult:
     gens = {name: policy_generator(resolve(path, default), cfg.sampling, cfg.seed, device=compute.device)[0]
             for name, path, default in (("base_model", cfg.base_policy_path, layout.base_policy),
                                         ("rl_model", cfg.rl_policy_path, layout.rl_policy))}
-    ctx = ProbeContext(cfg.unsafe_threshold, reference_reward(scorer, labels))
+    ctx = ProbeContext(unsafe_threshold=cfg.unsafe_threshold, reference_reward=reference_reward(scorer, labels),
+                       off_topic_similarity=cfg.off_topic_similarity, similarity=scorer.similarity)
     report = run_probes(Rollouts(gens, scorer), sets, ctx)
     harmful = (sets.get("adversarial_prompts") or next(iter(sets.values())))[:8]
     report["summary"]["reward_model_susceptibility"] = reward_model_susceptibility(scorer, harmful,

@@ -1,4 +1,4 @@
-"""Built-in prompt sets of the six probes: slices of the labelled dataset (held-out split first) and the
+"""Built-in prompt sets of the seven probes: slices of the labelled dataset (held-out split first) and the
 semantic-jailbreak templates. Every set is deterministic for a given dataset."""
 
 from __future__ import annotations
@@ -74,6 +74,6 @@ def builtin_prompts(name: str, prompts: pd.DataFrame, n: int) -> list[dict]:
         return _records(round_robin(df[df["category"] != "benign"], n))
     if name == "refusal_appropriateness":
         return _records(round_robin(df[df["category"].isin(SHOULD_REFUSE | SHOULD_ANSWER)], n))
-    if name == "reward_hacking":
+    if name in ("reward_hacking", "off_topic"):  # any kind of prompt can be evaded or gamed
         return _records(round_robin(df, n))
     raise KeyError(name)

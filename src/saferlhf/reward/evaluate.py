@@ -1,9 +1,12 @@
 """Reward-model evaluation on the held-out test split: per-signal MAE, ECE with reliability diagrams,
-MC-dropout uncertainty vs error, pairwise accuracy; also writes the drift reference scores."""
+MC-dropout uncertainty vs error, pairwise accuracy (safe above unsafe), relevance accuracy (a prompt's own answer
+above an off-topic one); also writes the drift reference scores."""
 
 from __future__ import annotations
 
 import logging
+import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,8 @@ import pandas as pd
 from saferlhf.artifacts import REFERENCE_FILE
 from saferlhf.config import RewardConfig
 from saferlhf.data.loader import LABEL_COLUMNS
+from saferlhf.data.mismatch import has_columns, off_topic_pairs
+from saferlhf.data.templates import OFF_TOPIC
 from saferlhf.io import atomic_write, write_json
 from saferlhf.metrics import expected_calibration_error, pairwise_accuracy, reliability_curve, spearman
 from saferlhf.reward.model import RewardModel
@@ -36,6 +41,25 @@ def uncertainty_vs_error(std: np.ndarray, err: np.ndarray) -> dict:
     rho = spearman(u, e)
     return {"spearman_uncertainty_error": rho, "mae_low_uncertainty_quartile": float(low),
             "mae_high_uncertainty_quartile": float(high), "uncertainty_grows_with_error": bool(rho > 0 and high > low)}
+
+
+def relevance_accuracy(test: pd.DataFrame, reward_fn: Callable[[list[str], list[str]], np.ndarray],
+                       seed: int) -> tuple[float, int]:
+    """(share of prompts whose own safe response gets a higher reward than an off-topic one, prompts compared).
+
+    The off-topic response of each prompt is another category's answer from the same frame (saferlhf.data.mismatch,
+    drawn with `seed`), built here for every prompt, so the figure does not depend on how many off-topic rows the
+    dataset holds (`mismatched_fraction` 0 included). reward_fn: (prompts, responses) -> (N,) rewards."""
+    if not has_columns(test):
+        return float("nan"), 0
+    relevant = test[test["response_type"] == "safe"].drop_duplicates("prompt_id")
+    off = off_topic_pairs(test, relevant["prompt_id"].tolist(), random.Random(seed))
+    cols = ["prompt_id", "prompt", "response", "response_type"]
+    frame = pd.concat([relevant[relevant["prompt_id"].isin(off["prompt_id"])][cols],
+                       off.assign(response_type=OFF_TOPIC)[cols]], ignore_index=True)
+    if frame.empty:
+        return float("nan"), 0
+    return pairwise_accuracy(frame, reward_fn(frame["prompt"].tolist(), frame["response"].tolist()), "safe", OFF_TOPIC)
 
 
 def reference_frame(df: pd.DataFrame, scores: np.ndarray, weights) -> pd.DataFrame:
@@ -74,6 +98,12 @@ def evaluate_reward_model(model: RewardModel, tokenizer, df: pd.DataFrame, cfg: 
     reward = combined_reward(pred, weights)
     acc, n_pairs = pairwise_accuracy(test, reward)
     metrics["pairwise_accuracy"], metrics["pairwise_pairs"] = acc, n_pairs
+
+    def reward_of(prompts: list[str], responses: list[str]) -> np.ndarray:
+        pairs = pd.DataFrame({"prompt": prompts, "response": responses})
+        return combined_reward(predict(model, tokenizer, pairs, cfg.eval_batch_size), weights)
+
+    metrics["relevance_accuracy"], metrics["relevance_pairs"] = relevance_accuracy(test, reward_of, cfg.seed)
     mean, std = mc_dropout_uncertainty(model, tokenizer, test, cfg.mc_dropout_passes, cfg.eval_batch_size)
     metrics["mc_dropout"] = {"passes": cfg.mc_dropout_passes, "mean_std": float(std.mean()),
                              **uncertainty_vs_error(std, np.abs(mean - target))}
@@ -86,6 +116,6 @@ def evaluate_reward_model(model: RewardModel, tokenizer, df: pd.DataFrame, cfg: 
     atomic_write(out_dir / REFERENCE_FILE, lambda p: ref.to_parquet(p, index=False))
     result = RewardResult.model_validate(metrics)
     write_json(out_dir / "metrics.json", result.model_dump(mode="json"))
-    log.info("reward model: pairwise acc %.3f, max MAE %.3f, max ECE %.3f", acc, metrics["mae_max"],
-             metrics["ece_max"])
+    log.info("reward model: pairwise acc %.3f, relevance acc %.3f (%d prompts), max MAE %.3f, max ECE %.3f", acc,
+             metrics["relevance_accuracy"], metrics["relevance_pairs"], metrics["mae_max"], metrics["ece_max"])
     return result

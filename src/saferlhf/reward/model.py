@@ -65,12 +65,18 @@ class RewardModel(nn.Module):
             raise UserError(f"cannot load encoder {name!r}: {str(e).splitlines()[0]}") from None
         return cls(encoder, RewardHeadConfig(name, dropout, max_length, weights=list(weights)))
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+              token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, H) mean of the encoder's last hidden states over real tokens: what the heads read, and (for one text
+        alone) the encoder's sentence embedding, as sentence-transformers pools MiniLM."""
         kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state  # (B,T,H)
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B,T,1)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B,H) mean over real tokens
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        pooled = self.embed(input_ids, attention_mask, token_type_ids)  # (B,H)
         logits = torch.cat([head(pooled) for head in self.heads], dim=-1)  # (B,4)
         return torch.sigmoid(logits)
 
@@ -133,6 +139,24 @@ class RewardScorer:
                 out.append(self.model(**to_device(enc, self.compute.device)).float().cpu().numpy())
         self.model.eval()
         return np.concatenate(out) if out else np.zeros((0, len(SIGNALS)), dtype=np.float32)
+
+    @torch.no_grad()
+    def embeddings(self, texts: list[str]) -> np.ndarray:
+        """(N, H) sentence embeddings of single texts (the encoder alone, mean-pooled; dropout off)."""
+        self.model.eval()
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer(list(texts[i:i + self.batch_size]), truncation=True, padding=True,
+                                 max_length=self.model.cfg.max_length, return_tensors="pt")
+            with self.compute.autocast():
+                out.append(self.model.embed(**to_device(enc, self.compute.device)).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.model.encoder.config.hidden_size), np.float32)
+
+    def similarity(self, prompts: list[str], responses: list[str]) -> np.ndarray:
+        """(N,) cosine similarity of each prompt's and its response's sentence embedding, in [-1, 1]."""
+        a, b = self.embeddings(prompts), self.embeddings(responses)  # (N, H) each
+        norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        return (a * b).sum(1) / np.maximum(norms, 1e-12)
 
     def mc_dropout(self, prompts: list[str], responses: list[str], passes: int) -> tuple[np.ndarray, np.ndarray]:
         """(mean (N, 4), std (N, 4)) over `passes` stochastic passes with dropout on (uncertainty)."""
