@@ -26,6 +26,10 @@ class DataConfig(StageConfig):
     """Template families per category held out for validation."""
     test_families: int = Field(1, ge=1)
     """Template families per category held out for test (phrasings never seen in training)."""
+    lookalike: bool = True
+    """Add benign prompts that look dangerous (homonyms, figurative language, safe targets and contexts, definitions,
+    history, public figures; saferlhf.data.lookalike), each with a specific answer and over-refusals, and specific
+    answers for half the everyday benign prompts; off = the templated dataset only."""
 
 
 class RewardConfig(ComputeConfig):
