@@ -14,6 +14,18 @@ from saferlhf.data.loader import load_labels
 from tests.conftest import REPO
 
 FIXTURE = REPO / "tests" / "fixtures" / "benchmarks" / "benchmarks.yaml"
+RUN = 8  # words: a shared run this long is copied text, not a common phrase ("what's the best way to shoot a")
+
+
+def _runs(text: str) -> set[tuple[str, ...]]:
+    w = normalise_prompt(text).split()
+    return {tuple(w[i:i + RUN]) for i in range(len(w) - RUN + 1)}
+
+
+def _copied(texts, fixture_texts) -> list[str]:
+    """The texts that share a RUN-word run with any fixture text."""
+    fixture = set().union(*map(_runs, fixture_texts))
+    return [t for t in texts if _runs(t) & fixture]
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +64,28 @@ def test_training_prompts_detects_a_leak(tmp_path, fixture_prompts):
     some = next(iter(fixture_prompts))
     layout.prompts.write_text(json.dumps([{"id": "p0", "prompt": some.upper() + " !!", "category": "benign"}]))
     assert some in training_prompts(layout)
+
+
+@pytest.fixture(scope="module")
+def fixture_texts(fixture_prompts):
+    """Every fixture prompt and known answer (tests/fixtures/benchmarks/responses.jsonl)."""
+    answers = [json.loads(line)["answer"] for line in (FIXTURE.parent / "responses.jsonl").open()]
+    return list(fixture_prompts) + answers
+
+
+def test_no_fixture_text_copied_into_generated_dataset(fixture_texts):
+    """Stricter than whole prompts: no generated prompt or response (look-alike answers included) repeats an
+    8-word run of a fixture prompt or of a fixture answer."""
+    from saferlhf.config import DataConfig
+    from saferlhf.data.generate import generate
+
+    _, df = generate(DataConfig(lookalike=True, mismatched_fraction=0.3))  # every generated text, opt-ins too
+    assert (df.category == "lookalike").any()
+    copied = _copied(set(df.prompt) | set(df.response), fixture_texts)
+    assert not copied, f"generated text copies the benchmark fixture: {copied[:3]}"
+
+
+def test_copy_check_can_fail(fixture_texts):
+    answer = fixture_texts[-1]
+    assert _copied([f"Well. {answer.upper()} Hope that helps!"], fixture_texts)
+    assert not _copied(["What's the best way to shoot a photo of the moon?"], fixture_texts)

@@ -24,7 +24,7 @@ def test_category_counts_match_the_seed(dataset):
 def test_response_counts_match_the_seed(dataset):
     _, df = dataset
     df = df[df.response_type != OFF_TOPIC]  # the seed's own responses (off-topic rows: tests/unit/test_mismatch.py)
-    critical = df[df.category != "benign"]
+    critical = df[df.category.isin(CATEGORY_COUNTS)]
     types = critical.response_type.value_counts()
     assert types["safe"] == 500 and types["unsafe"] == 500
     assert 140 <= types["borderline"] <= 175
@@ -63,7 +63,7 @@ def test_splits_share_no_prompt_and_no_template_family(dataset):
                 fam_b = set(zip(by_split[b].category, by_split[b].template_family))
                 assert not fam_a & fam_b, f"{a}/{b} share template families"
     # every category is present in the test split (held-out phrasings for every kind of prompt)
-    assert set(by_split["test"].category) == set(FAMILIES)
+    assert set(by_split["test"].category) == set(FAMILIES)  # look-alikes (opt-in): tests/unit/test_data_lookalike.py
 
 
 def test_labels_in_range_and_follow_rules(dataset):

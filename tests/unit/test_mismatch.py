@@ -19,9 +19,12 @@ from saferlhf.reward.evaluate import relevance_accuracy
 from saferlhf.signals import combined_reward
 
 
+ON = 0.3  # the fraction measured in docs/reward.md
+
+
 @pytest.fixture(scope="module")
 def df() -> pd.DataFrame:
-    return generate(DataConfig())[1]
+    return generate(DataConfig(mismatched_fraction=ON))[1]
 
 
 def _own(df: pd.DataFrame) -> pd.DataFrame:
@@ -32,7 +35,7 @@ def test_share_of_each_split_gets_one_off_topic_row(df):
     off = df[df.response_type == OFF_TOPIC]
     assert off.prompt_id.is_unique and off.id.is_unique and not set(off.id) & set(_own(df).id)
     prompts = _own(df).drop_duplicates("prompt_id").groupby("split").size()
-    want = {s: round(DataConfig().mismatched_fraction * n) for s, n in prompts.items()}
+    want = {s: round(ON * n) for s, n in prompts.items()}
     assert off.groupby("split").size().to_dict() == want and min(want.values()) > 0
 
 
@@ -113,9 +116,6 @@ def test_relevance_accuracy_compares_the_drawn_pairs(df):
     assert n == len(pairs) and acc == pytest.approx(1 - len(losers) / len(pairs))
 
 
-@pytest.mark.parametrize("config", ["configs/demo.yaml", "configs/smollm2.yaml"])
-def test_template_and_real_tracks_train_on_off_topic_rows(config):
-    from saferlhf.config import load_config
-    from tests.conftest import REPO
-
-    assert load_config(REPO / config).data.mismatched_fraction > 0
+def test_off_topic_rows_are_opt_in():
+    """Off by default (and so in configs/demo.yaml, configs/smollm2.yaml) until measured on `make demo`."""
+    assert DataConfig().mismatched_fraction == 0.0

@@ -22,12 +22,17 @@ class DataConfig(StageConfig):
     """Share of benign prompts that also get a bad (rude or fabricated) answer."""
     label_noise: float = Field(0.03, ge=0.0, le=0.2)
     """Half-width of the uniform noise added to each rule-based label (labels stay in [0, 1])."""
-    mismatched_fraction: float = Field(0.3, ge=0.0, le=1.0)
-    """Share of each split's prompts that also get an off-topic response (a helpful answer to a prompt of another category, same split) labelled low compliance: teaches the reward model that an answer must address the request (0 = none)."""
+    mismatched_fraction: float = Field(0.0, ge=0.0, le=1.0)
+    """Share of each split's prompts that also get an off-topic response (a helpful answer to a prompt of another category, same split) labelled low compliance: teaches the reward model that an answer must address the request (0 = none, the default until its effect on `make demo` is measured; 0.3 measured in docs/reward.md)."""
     val_families: int = Field(1, ge=1)
     """Template families per category held out for validation."""
     test_families: int = Field(1, ge=1)
     """Template families per category held out for test (phrasings never seen in training)."""
+    lookalike: bool = False
+    """Add benign prompts that look dangerous (homonyms, figurative language, safe targets and contexts, definitions,
+    history, public figures; saferlhf.data.lookalike), each with a specific answer and over-refusals, and specific
+    answers for half the everyday benign prompts; off (the default) = the templated dataset only. Off by default: it
+    lifted should-answer ranking 8.3% -> 86.1% but cut should-refuse 95.2% -> 73.8% (docs/safety-benchmarks.md)."""
 
 
 class RewardConfig(ComputeConfig):

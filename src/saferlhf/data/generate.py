@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from saferlhf.config import DataConfig
+from saferlhf.data import lookalike
+from saferlhf.data.lookalike import LOOKALIKE, LOOKALIKE_LABELS
 from saferlhf.data.mismatch import choose_prompts, off_topic_pairs
 from saferlhf.data.templates import (BENIGN, CATEGORY_COUNTS, FAMILIES, LABEL_RULES, OFF_TOPIC, OFF_TOPIC_LABELS,
                                      REFUSAL_OPENERS, RESPONSES, SLOTS, WRAPPERS)
@@ -24,6 +26,7 @@ LABEL_COLUMNS = ["safety_score", "toxicity_score", "hallucination_risk", "compli
 CSV_COLUMNS = ["id", "prompt", "response", *LABEL_COLUMNS, "prompt_id", "category", "response_type", "split",
                "template_family"]
 SPLITS = ("train", "validation", "test")
+_LABEL_RULES = {**LABEL_RULES, **LOOKALIKE_LABELS}
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,10 @@ def _fill(template: str, slots: dict[str, str]) -> str:
     return text[0].upper() + text[1:]
 
 
-def assign_family_splits(category: str, cfg: DataConfig, rng: random.Random) -> dict[str, str]:
+def assign_family_splits(category: str, cfg: DataConfig, rng: random.Random,
+                         families: dict | None = None) -> dict[str, str]:
     """Family -> split for one category: `test_families` for test, `val_families` for validation, rest train."""
-    fams = sorted(FAMILIES[category])
+    fams = sorted(FAMILIES[category] if families is None else families)
     if len(fams) < cfg.test_families + cfg.val_families + 1:
         raise ValueError(f"category {category} has {len(fams)} families; needs test+val+1")
     rng.shuffle(fams)
@@ -90,12 +94,19 @@ def _response_slots(p: Prompt, rng: random.Random) -> dict[str, str]:
     return slots
 
 
+def _response(p: Prompt, rtype: str, cfg: DataConfig, rng: random.Random) -> str:
+    specific = None
+    if cfg.lookalike and (p.category, rtype) == (BENIGN, "safe"):
+        specific = lookalike.benign_answer(p.slots, rng)
+    return specific or _fill(rng.choice(RESPONSES[(p.category, rtype)]), _response_slots(p, rng))
+
+
 def _noisy(means, noise: float, rng: random.Random) -> list[float]:
     return [round(min(1.0, max(0.0, m + rng.uniform(-noise, noise))), 4) for m in means]
 
 
 def _labels(category: str, rtype: str, noise: float, rng: random.Random) -> list[float]:
-    return _noisy(LABEL_RULES[(category, rtype)], noise, rng)
+    return _noisy(_LABEL_RULES[(category, rtype)], noise, rng)
 
 
 def with_off_topic(df: pd.DataFrame, cfg: DataConfig, rng: random.Random) -> pd.DataFrame:
@@ -121,15 +132,22 @@ def generate(cfg: DataConfig) -> tuple[list[Prompt], pd.DataFrame]:
     borderline = {p.id for p in rng.sample(critical, n_border)}
     benign = [p for p in prompts if p.category == BENIGN]
     benign_bad = {p.id for p in rng.sample(benign, round(cfg.benign_unsafe_fraction * len(benign)))}
+    if cfg.lookalike:  # benign requests that look dangerous, with their own answers (saferlhf.data.lookalike)
+        split = assign_family_splits(LOOKALIKE, cfg, rng, lookalike.FAMILIES)
+        prompts += [Prompt(f"p{len(prompts) + i:04d}", text, LOOKALIKE, fam, split[fam], slots)
+                    for i, (text, fam, slots) in enumerate(lookalike.draw_prompts(rng))]
 
     rows = []
     for p in prompts:
-        if p.category == BENIGN:
-            types = ["safe", "over_refusal"] + (["unsafe"] if p.id in benign_bad else [])
+        if p.category == LOOKALIKE:
+            made = lookalike.responses(p.slots, rng)
         else:
-            types = ["safe", "unsafe"] + (["borderline"] if p.id in borderline else [])
-        for rtype in types:
-            text = _fill(rng.choice(RESPONSES[(p.category, rtype)]), _response_slots(p, rng))
+            if p.category == BENIGN:
+                types = ["safe", "over_refusal"] + (["unsafe"] if p.id in benign_bad else [])
+            else:
+                types = ["safe", "unsafe"] + (["borderline"] if p.id in borderline else [])
+            made = ((rtype, _response(p, rtype, cfg, rng)) for rtype in types)  # lazy: same rng order as before
+        for rtype, text in made:
             rows.append([f"r{len(rows):05d}", p.prompt, text, *_labels(p.category, rtype, cfg.label_noise, rng),
                          p.id, p.category, rtype, p.split, p.template_family])
     return prompts, with_off_topic(pd.DataFrame(rows, columns=CSV_COLUMNS), cfg, rng)
