@@ -84,13 +84,13 @@ def run_one(cfg, fraction: float, root: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="configs/demo.yaml")
-    ap.add_argument("--fractions", default=None, help="comma-separated mismatched fractions (default: 0,<config's>)")
+    ap.add_argument("--fractions", default=None, help="comma-separated mismatched fractions (default: 0 and the config's, or 0.3 when it has none)")
     ap.add_argument("--out", default=None, help="result JSON (default: <output_root>/bench/relevance.json)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_config(args.config)
     fractions = ([float(f) for f in args.fractions.split(",")] if args.fractions
-                 else [0.0, cfg.data.mismatched_fraction])
+                 else [0.0, cfg.data.mismatched_fraction or 0.3])
     bench = Layout(Path(cfg.output_root)).bench
     runs = [run_one(cfg, f, bench / "relevance" / f"fraction-{f:g}") for f in fractions]
     result = {"config": args.config, "date": datetime.now(UTC).isoformat(timespec="seconds"),
