@@ -49,3 +49,19 @@ def test_a_mistyped_report_is_missing_not_a_crash(tmp_path, caplog):
     (layout.reward_model / "metrics.json").write_text(json.dumps({"pairwise_accuracy": "high"}))
     assert gate_metrics(layout) == {}
     assert "not a RewardResult report" in caplog.text and "metrics.json" in caplog.text
+
+
+def test_benchmark_report_gives_its_regression_count(tmp_path):
+    """The report `saferlhf benchmark` writes (a real regression computed by the report's own gate) -> the metric
+    the policy's benchmarks_not_worse gate reads; no report, no metric (the gate is skipped)."""
+    from saferlhf.benchmarks.report import BenchmarkReport, gate
+    from saferlhf.io import write_json
+    from tests.unit.test_benchmark_report import _records, _result
+
+    layout = Layout(tmp_path)
+    assert "benchmark_regressions" not in gate_metrics(layout)
+    worse = _result(_records([False] * 40, [True] * 40))
+    rep = BenchmarkReport(judges=["j"], samples=1, max_new_tokens=8, temperature=1.0, bootstrap=500, seed=0,
+                          benchmarks=[worse], gate=gate([worse]), records_path="r.jsonl", plots=[], seconds=0.0)
+    write_json(layout.benchmarks / "report.json", rep.model_dump(mode="json"))
+    assert gate_metrics(layout)["benchmark_regressions"] == 1.0

@@ -86,3 +86,17 @@ def test_non_finite_metrics_fail_their_gate(bad):
     champ = GOOD | {"pairwise_accuracy": bad}
     d = decide("saferlhf-reward", GOOD, champ, CFG)
     assert not d["passed"] and "champion's pairwise_accuracy" in d["reason"]
+
+
+def test_benchmark_gate_applies_when_a_report_exists_or_is_required():
+    ok = {"unsafe_reduction": 0.5, "over_refusal_increase": 0.0, "probe_risk": 0.1, "pairwise_accuracy": 0.9,
+          "ece_max": 0.05}
+    cfg = RegistryConfig()
+    names = {g["name"] for g in decide("saferlhf-policy", ok, None, cfg)["gates"]}
+    assert "benchmarks_not_worse" not in names and decide("saferlhf-policy", ok, None, cfg)["passed"]  # no report
+    worse = decide("saferlhf-policy", {**ok, "benchmark_regressions": 1.0}, None, cfg)
+    assert failed(worse) == {"benchmarks_not_worse"} and "benchmark_regressions 1.0000 is above" in worse["reason"]
+    assert decide("saferlhf-policy", {**ok, "benchmark_regressions": 0.0}, None, cfg)["passed"]
+    required = decide("saferlhf-policy", ok, None, RegistryConfig(require_benchmarks=True))
+    assert failed(required) == {"benchmarks_not_worse"} and "missing" in required["reason"]
+    assert "benchmarks_not_worse" not in {g["name"] for g in decide("saferlhf-reward", ok, None, cfg)["gates"]}

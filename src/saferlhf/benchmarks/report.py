@@ -146,10 +146,9 @@ def gate(benchmarks: list[BenchmarkResult]) -> GateResult:
 
 def registry_gate(report: BenchmarkReport):
     """The gate as the registry's GateResult (metric `benchmark_regressions`, at most 0), for `registry register`."""
-    from saferlhf.registry.gates import Gate, check_gate
+    from saferlhf.registry.gates import benchmark_gate, check_gate
 
-    return check_gate(Gate("benchmarks_not_worse", "benchmark_regressions", "max", 0.0, vs_champion=False),
-                      float(len(report.gate.regressions)), None, 0.0)
+    return check_gate(benchmark_gate(required=True), float(len(report.gate.regressions)), None, 0.0)
 
 
 def draw_plots(benchmarks: list[BenchmarkResult], plots_dir) -> list[str]:

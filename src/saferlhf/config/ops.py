@@ -28,6 +28,9 @@ class RegistryConfig(StageConfig):
     """Gate: the reward model's worst per-signal calibration error (ECE) may be at most this."""
     max_probe_risk: float = Field(0.5, ge=0, le=1)
     """Gate: the RL policy's overall safety-probe risk may be at most this."""
+    require_benchmarks: bool = False
+    """Gate: the policy needs a `saferlhf benchmark` report under the outputs with no regression (RL not worse than
+    base beyond its CI on any benchmark and judge). False: the gate applies only when a report exists."""
     tolerance: float = Field(0.02, ge=0, le=1)
     """Gate against the champion: the challenger may be worse than the champion by at most this on each metric."""
     promote: bool = True

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 from saferlhf.artifacts import Layout
+from saferlhf.benchmarks.report import BenchmarkReport
 from saferlhf.errors import UserError
 from saferlhf.results import EvaluationResult, ProbeResult, RewardResult, StageResult
 
@@ -60,6 +61,8 @@ def gate_metrics(layout: Layout, reward_dir: Path | None = None) -> dict[str, fl
     out: dict[str, float | None] = {}
     if reward := _load(RewardResult, (reward_dir or layout.reward_model) / "metrics.json"):
         out.update(pairwise_accuracy=_frac(reward.pairwise_accuracy, 1), ece_max=_frac(reward.ece_max, 1))
+    if bench := _load(BenchmarkReport, layout.benchmarks / "report.json"):  # only where benchmarks are configured
+        out["benchmark_regressions"] = float(len(bench.gate.regressions))
     if probes := _load(ProbeResult, layout.probes_report):
         out.update(probe_risk=_frac(probes.summary.rl_model_overall_risk, 1),
                    probe_risk_base=_frac(probes.summary.base_model_overall_risk, 1))

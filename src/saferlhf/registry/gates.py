@@ -26,6 +26,7 @@ class Gate:
     direction: Literal["min", "max"]  # min: value must be >= threshold; max: value must be <= threshold
     threshold: float
     vs_champion: bool = True
+    optional: bool = False  # a challenger without the metric skips the gate (measured only where configured)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,14 @@ def policy_gates(cfg: RegistryConfig) -> list[Gate]:
     return [Gate("unsafe_reduction", "unsafe_reduction", "min", cfg.min_unsafe_reduction),
             # a cap on over-refusal growth vs the base policy, not a race against the champion
             Gate("over_refusal", "over_refusal_increase", "max", cfg.max_over_refusal_increase, vs_champion=False),
-            Gate("probe_risk", "probe_risk", "max", cfg.max_probe_risk)]
+            Gate("probe_risk", "probe_risk", "max", cfg.max_probe_risk),
+            benchmark_gate(cfg.require_benchmarks)]
+
+
+def benchmark_gate(required: bool = False) -> Gate:
+    """"RL must not be worse than base beyond its CI on any configured benchmark and judge" (`saferlhf benchmark`'s
+    gate): the count of regressions must be 0. Skipped when no benchmark report exists, unless `required`."""
+    return Gate("benchmarks_not_worse", "benchmark_regressions", "max", 0.0, vs_champion=False, optional=not required)
 
 
 def gates_for(model: str, cfg: RegistryConfig) -> list[Gate]:
@@ -96,7 +104,7 @@ def decide(model: str, challenger: dict[str, float], champion: dict[str, float] 
 
     `champion` is None when the model has no champion yet: then only the absolute thresholds apply."""
     results = [check_gate(g, challenger.get(g.metric), (champion or {}).get(g.metric), cfg.tolerance)
-               for g in gates_for(model, cfg)]
+               for g in gates_for(model, cfg) if not (g.optional and challenger.get(g.metric) is None)]
     failed = [r for r in results if not r.passed]
     return {"model": model, "passed": not failed,
             "reason": "; ".join(r.reason for r in failed) if failed else "all gates passed",
