@@ -1,6 +1,6 @@
 """SafeRLHF dashboard: `saferlhf dashboard` (or `make dashboard`) runs `streamlit run dashboard/app.py`.
 
-Nine pages, each a thin view over `saferlhf.dashboard_data` (files under outputs/) and
+Ten pages, each a thin view over `saferlhf.dashboard_data` (files under outputs/) and
 `saferlhf.dashboard_live` (scorer, policies, MLflow registry)."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ PAGES = [
     st.Page("views/safety_metrics.py", title="Safety metrics"),
     st.Page("views/calibration.py", title="Calibration"),
     st.Page("views/probes.py", title="Safety probes"),
+    st.Page("views/benchmarks.py", title="Benchmarks"),
     st.Page("views/prompt_tester.py", title="Prompt tester"),
     st.Page("views/drift.py", title="Drift"),
     st.Page("views/registry.py", title="Registry"),

@@ -320,6 +320,11 @@ def probe_failures(report: ProbeResult, probe: str, model: str) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- drift
+def load_benchmarks(layout: Layout):
+    """The typed `benchmarks/report.json` (saferlhf.benchmarks.report.BenchmarkReport)."""
+    return load_result(layout, "benchmark")
+
+
 def load_drift(layout: Layout) -> tuple[str, pd.DataFrame]:
     """(latest Evidently report, drift history table with a boolean `passed` column, oldest first), from the
     monitor stage's output folder."""

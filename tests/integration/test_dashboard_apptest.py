@@ -16,8 +16,8 @@ from tests.conftest import REPO, free_port
 from tests.fixtures.dashboard_outputs import mlflow_state_restored
 
 APP = REPO / "dashboard" / "app.py"
-PAGES = ["overview", "before_after", "training", "safety_metrics", "calibration", "probes", "prompt_tester", "drift",
-         "registry"]
+PAGES = ["overview", "before_after", "training", "safety_metrics", "calibration", "probes", "benchmarks",
+         "prompt_tester", "drift", "registry"]
 
 
 @pytest.fixture(autouse=True)
@@ -206,6 +206,33 @@ def test_probes(dashboard_outputs, monkeypatch):
     at.radio[0].set_value("rl_model").run()
     n = len(rep["rl_model"][worst]["failures"])
     assert (len(at.dataframe[-1].value) == n) if n else ("No failures" in at.success[0].value)
+
+
+def test_benchmarks_without_a_report_names_the_command(tmp_path, monkeypatch):
+    at = open_page(tmp_path / "nothing", "benchmarks")
+    assert "benchmarks/report.json does not exist yet" in text_of(at)
+    assert at.code[0].value.startswith("saferlhf benchmark")
+
+
+def test_benchmarks(dashboard_outputs, monkeypatch):
+    from saferlhf import dashboard_benchmarks as db
+
+    at = open_page(dashboard_outputs["layout"].root, "benchmarks")
+    rep = dashboard_outputs["benchmarks"]["report"]
+    assert not rep.gate.passed
+    gate = at.error[0].value
+    assert "Gate failed" in gate and all(line in gate for line in db.regression_lines(rep))
+    worse = rep.benchmarks[0]
+    assert any(f"{worse.in_training_data} of {worse.n_prompts} prompts" in w.value for w in at.warning)
+    tables = [d.value for d in at.dataframe]
+    first = tables[0]
+    assert list(first.columns) == db.COLUMNS  # base before RL; the verdict only colours
+    for row, (j, m) in zip(first.itertuples(), [(j, m) for j in worse.judges for m in j.overall]):
+        assert (row.judge, row.base, row.RL) == (j.judge, db.pct(m.base), db.pct(m.rl))
+    (pair,) = worse.agreement
+    assert tables[1]["kappa"].iloc[0] == pytest.approx(pair.kappa)
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert captions == [p.rsplit("/", 1)[-1] for p in rep.plots] and len(rep.plots) == len(rep.benchmarks)
 
 
 def test_drift(dashboard_outputs, monkeypatch):
