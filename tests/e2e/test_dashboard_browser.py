@@ -101,6 +101,7 @@ def shots(tmp_path_factory) -> Path:
 PAGES = (("Overview", "", "SafeRLHF overview"), ("Before / After", "before_after", "Before / After: base vs RL policy"),
          ("Training", "training", "RL training"), ("Safety metrics", "safety_metrics", "Safety metrics: base vs RL"),
          ("Calibration", "calibration", "Reward-model calibration"), ("Safety probes", "probes", "Safety probes"),
+         ("Benchmarks", "benchmarks", "External safety benchmarks"),
          ("Prompt tester", "prompt_tester", "Prompt tester"), ("Drift", "drift", "Safety drift"),
          ("Registry", "registry", "Model registry"))
 PAGE_PATHS = tuple(path for _, path, _ in PAGES if path)
