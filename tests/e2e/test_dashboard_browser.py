@@ -207,7 +207,7 @@ def test_every_page(page, dashboard, dashboard_outputs, shots):
     page.get_by_text(f"{probes['base_model_overall_risk']:.3f} → {probes['rl_model_overall_risk']:.3f}").wait_for()
     stale = page.locator("[data-testid='stAlertContentWarning']").first
     assert "was gated on numbers that differ" in stale.inner_text() and "over_refusal" in stale.inner_text()
-    assert page.locator("[data-testid='stSidebarNav'] a").count() == 9
+    assert page.locator("[data-testid='stSidebarNav'] a").count() == len(PAGES)
     snap(page, shots, "overview")
 
     times["before_after"] = visit(page, f"{dashboard}/before_after", "Before / After: base vs RL policy")
