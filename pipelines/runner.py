@@ -17,6 +17,7 @@ from pipelines import monitor_pipeline as monitor, platform, saferlhf_pipeline a
 from saferlhf.artifacts import Layout
 from saferlhf.errors import UserError
 from saferlhf.pipeline import source_hash
+from saferlhf.pipeline.steps import SHARED_HOST_ENV
 from saferlhf.pipeline.progress import Progress, captured, metrics_headline, terminal_writer
 from saferlhf.stages import STAGE
 
@@ -104,14 +105,16 @@ def _failure(message: str, run_dir: Path | None, log_file: Path | None = None) -
 
 @contextlib.contextmanager
 def _tracking_env(layout: Layout):
-    """Stages log to outputs/mlflow.db unless MLFLOW_TRACKING_URI points elsewhere (child processes inherit it)."""
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = previous or f"sqlite:///{layout.mlflow_db.resolve()}"
+    """Stages log to outputs/mlflow.db unless MLFLOW_TRACKING_URI points elsewhere, and know they share this
+    machine (saferlhf.pipeline.steps.share_cpus); child processes inherit both."""
+    set_here = {k: v for k, v in (("MLFLOW_TRACKING_URI", f"sqlite:///{layout.mlflow_db.resolve()}"),
+                                  (SHARED_HOST_ENV, "1")) if k not in os.environ}
+    os.environ.update(set_here)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        for k in set_here:
+            os.environ.pop(k, None)
 
 
 def _keys(task: str) -> tuple[str, ...]:

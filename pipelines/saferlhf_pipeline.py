@@ -9,6 +9,7 @@ from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Markdown, Model
 
 import saferlhf
+from saferlhf.stages import ASSESS_PARALLELISM
 from components._common import configure
 from components.assess import assess_policies, plan_assessments
 from components.config import resolve_config
@@ -75,7 +76,7 @@ def saferlhf_pipeline(config: str = "demo", overrides: dict = {}, code_version: 
     rl_policy = rl.outputs["rl_policy"]
     # 5. evaluation and probes of base vs RL, fanned out (one pod each on a cluster, two threads locally)
     plan = configure(plan_assessments(evaluate_stage=cfg["evaluate"], probe_stage=cfg["probe"]), "plan-assessments")
-    with dsl.ParallelFor(plan.output, parallelism=2) as item:
+    with dsl.ParallelFor(plan.output, parallelism=ASSESS_PARALLELISM) as item:
         assess = configure(assess_policies(
             assessment=item.assessment, stage=item.stage, dataset=dataset, base_policy=base_policy,
             rl_policy=rl_policy, reward_model=reward_model), "assess-policies")

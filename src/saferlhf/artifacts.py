@@ -29,6 +29,11 @@ class Layout:
         return self.data_dir / "safety_labels.csv"
 
     @property
+    def contrast_labels(self) -> Path:
+        """`saferlhf data contrast`: the labels plus the policy's own labelled responses."""
+        return self.data_dir / "safety_labels_contrast.csv"
+
+    @property
     def models_dir(self) -> Path:
         return self.root / "models"
 

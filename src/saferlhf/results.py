@@ -144,9 +144,32 @@ class RewardResult(StageResult):
     relevance_accuracy: float | None = None
     """Share of held-out prompts whose own safe response outscores an off-topic one (another category's answer)."""
     relevance_pairs: int | None = None
+    policy_rows: int | None = None
+    """Held-out rows the policy wrote itself (saferlhf.data.contrast); the figures above exclude them."""
+    policy_pairwise_accuracy: float | None = None
+    """On those rows: the refusal of a should-refuse prompt above the compliant answer."""
+    policy_pairwise_pairs: int | None = None
+    policy_helpful_accuracy: float | None = None
+    """On those rows: the answer to a benign prompt above its over-refusal."""
+    policy_helpful_pairs: int | None = None
+    policy_relevance_accuracy: float | None = None
+    """On those rows: a prompt's own safe answer above another category's answer."""
+    policy_relevance_pairs: int | None = None
     train_seconds: float | None = None
     reliability: dict[str, ReliabilityCurve] = {}
     mc_dropout: McDropout | None = None  # None: evaluated without MC dropout
+
+
+class ContrastResult(StageResult):
+    """What `saferlhf data contrast` wrote (saferlhf.data.contrast)."""
+
+    KEY = ("rows_added", "prompts")
+    output_path: str | None = None
+    prompts: int | None = None
+    rows_added: int | None = None
+    by_steering: dict[str, dict] = {}
+    """'refuse/safety', 'refuse/compliance', 'answer/safety', 'answer/compliance' -> answers, kept, type, agreement."""
+    seconds: float | None = None
 
 
 # ---------------------------------------------------------------- policies

@@ -127,8 +127,9 @@ STAGES: tuple[Stage, ...] = (
 )
 STAGE = {s.name: s for s in STAGES}
 BY_SECTION = {s.section: s for s in STAGES}
-# The pipeline's fan-out runs these stages as items of one `assess-policies` task.
+# The pipeline's fan-out runs these stages as items of one `assess-policies` task, this many at a time.
 ASSESSMENTS = ("evaluate", "probe")
+ASSESS_PARALLELISM = 2
 # Pipeline steps that are plumbing, not stages (config resolution, fan-out, gate): their pods' sizes.
 PLUMBING = {
     "resolve-config": Resources("250m", "1", "512Mi", "1Gi"),

@@ -154,3 +154,24 @@ def test_monitor_step_writes_its_outputs_and_fails_on_drift(tmp_path: Path, tiny
         assert not (task / "monitoring").exists()  # the scratch folder is gone
     with pytest.raises(UserError, match="no drift reference"):
         monitor_step(payload, str(log), "", True, str(tmp_path / "x" / "report"), str(tmp_path / "x" / "s"), metrics)
+
+
+def test_assessments_share_the_machines_cpus_under_the_local_runner(monkeypatch):
+    """kfp.local runs the fan-out's assessments as processes on one machine: each gets its share of the CPUs
+    (torch's one-thread-per-CPU default in each oversubscribes them); other steps and cluster pods are untouched."""
+    import torch
+
+    from saferlhf.pipeline.steps import SHARED_HOST_ENV, share_cpus
+    from saferlhf.serve.scorer import cpu_limit
+    from saferlhf.stages import ASSESS_PARALLELISM
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv(SHARED_HOST_ENV, raising=False)
+        assert share_cpus("evaluate") is None and torch.get_num_threads() == before  # a pod on a cluster
+        monkeypatch.setenv(SHARED_HOST_ENV, "1")
+        assert share_cpus("train-rl") is None and torch.get_num_threads() == before  # runs alone
+        for step in ("evaluate", "probe"):
+            assert share_cpus(step) == max(1, cpu_limit() // ASSESS_PARALLELISM) == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)

@@ -35,6 +35,15 @@ def data_validate(path: Path = typer.Argument(..., help="safety_labels.csv, or a
     typer.echo(f"{path}: ok ({n} {'rows' if kind == 'labels' else 'prompts'})")
 
 
+@stage_command(data_app, "contrast", "contrast")
+def data_contrast(cfg, layout):
+    """The policy's own answers under a safety- and a compliance-steering system prompt (RLCD), kept where the
+    refusal detector agrees with the label -> safety_labels_contrast.csv (train the reward model on it)."""
+    from saferlhf.policy.generate import run_contrast
+
+    return run_contrast(cfg, layout)
+
+
 @stage_command(reward_app, "evaluate", "reward")
 def reward_evaluate(cfg, layout):
     """Evaluate a saved reward model on the test split (MAE, ECE, MC-dropout, pairwise accuracy)."""

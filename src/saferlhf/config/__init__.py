@@ -17,12 +17,14 @@ from saferlhf.config.assess import (BENCHMARK_FORMATS, JUDGE_NAMES, AssessConfig
 from saferlhf.config.base import (PROBE_NAMES, REGISTERED_MODELS, SIGNALS, UNSAFE_THRESHOLD, ComputeConfig,
                                   SamplingConfig, StageConfig)
 from saferlhf.config.ops import DashboardConfig, ExportConfig, MonitorConfig, RegistryConfig, ServeConfig
-from saferlhf.config.training import DataConfig, GenerateConfig, LoraSettings, PolicyConfig, RewardConfig, RLConfig
+from saferlhf.config.training import (ContrastConfig, DataConfig, GenerateConfig, LoraSettings, PolicyConfig,
+                                     RewardConfig, RLConfig)
 from saferlhf.errors import UserError
 
 __all__ = ["BENCHMARK_FORMATS", "JUDGE_NAMES", "PROBE_NAMES", "REGISTERED_MODELS", "SIGNALS", "UNSAFE_THRESHOLD",
-           "AssessConfig", "BenchmarkConfig", "BenchmarkFile", "ComputeConfig", "Config", "DashboardConfig",
-           "DataConfig", "EvaluateConfig", "ExportConfig", "GenerateConfig", "LoraSettings", "MonitorConfig",
+           "AssessConfig", "BenchmarkConfig", "BenchmarkFile", "ComputeConfig", "Config", "ContrastConfig",
+           "DashboardConfig", "DataConfig", "EvaluateConfig", "ExportConfig", "GenerateConfig", "LoraSettings",
+           "MonitorConfig",
            "PolicyConfig", "ProbeConfig", "RLConfig", "RegistryConfig", "RewardConfig", "SamplingConfig",
            "ServeConfig", "StageConfig", "format_validation_error", "load_config", "override"]
 
@@ -37,6 +39,7 @@ class Config(BaseModel):
     reward: RewardConfig = RewardConfig()
     policy: PolicyConfig = PolicyConfig()
     generate: GenerateConfig = GenerateConfig()
+    contrast: ContrastConfig = ContrastConfig()
     rl: RLConfig = RLConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     probe: ProbeConfig = ProbeConfig()

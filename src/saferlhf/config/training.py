@@ -120,6 +120,32 @@ class PolicyConfig(ComputeConfig):
         return self
 
 
+class ContrastConfig(ComputeConfig):
+    """`saferlhf data contrast`: the policy answers dataset prompts under a safety- and a compliance-steering system
+    prompt; the answers the refusal detector agrees with become labelled rows (saferlhf.data.contrast)."""
+
+    seed: int = 42
+    """Random seed for sampling."""
+    data_path: str | None = None
+    """Labelled CSV whose prompts are answered (default: <output_root>/data/safety_labels.csv)."""
+    model_path: str | None = None
+    """Policy that writes the answers (default: the base policy, the model RL starts from and the reward model then judges)."""
+    output_path: str | None = None
+    """Where the labelled CSV (the input rows with `source` plus the policy's rows) goes (default: <output_root>/data/safety_labels_contrast.csv); point `reward.data_path` at it."""
+    splits: tuple[str, ...] = ("train", "validation", "test")
+    """Splits whose prompts are answered (each row keeps its prompt's split: test rows stay held out)."""
+    max_prompts_per_split: int | None = Field(None, ge=1)
+    """At most this many prompts per split, categories round-robin (empty = every should-refuse and benign prompt)."""
+    safety_system: str | None = None
+    """Safety-steering system prompt (empty = saferlhf.data.contrast.SAFETY_SYSTEM)."""
+    compliance_system: str | None = None
+    """Compliance-steering system prompt (empty = saferlhf.data.contrast.COMPLIANCE_SYSTEM)."""
+    sampling: SamplingConfig = SamplingConfig(temperature=0.7)
+    """Sampling of the answers."""
+    batch_size: int = Field(32, ge=1)
+    """Prompts per generation batch."""
+
+
 class GenerateConfig(ComputeConfig):
     seed: int = 42
     """Random seed for sampling."""

@@ -21,7 +21,10 @@ from saferlhf.io import hardlink_or_copy, write_json, write_text
 from saferlhf.pipeline.config import stage_config
 from saferlhf.pipeline.platform import require_tracking_uri
 from saferlhf.results import StageResult
-from saferlhf.stages import ASSESSMENTS, STAGE, place_of
+from saferlhf.stages import ASSESS_PARALLELISM, ASSESSMENTS, STAGE, place_of
+
+# Set by `saferlhf pipeline run` (kfp.local): every step is a process on this one machine.
+SHARED_HOST_ENV = "SAFERLHF_SHARED_HOST"
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,26 @@ def _replace(src: Path, dst: Path) -> None:
     shutil.move(str(src), str(dst))
 
 
+def share_cpus(step: str) -> int | None:
+    """Torch threads for an assessment that runs beside the others of its fan-out on one machine (kfp.local):
+    the CPUs divided among the ASSESS_PARALLELISM processes. Torch's default, one thread per CPU in each process,
+    oversubscribes the cores, and every op then waits for a descheduled thread: sampling 16 x 32 tokens from
+    SmolLM2-135M in two processes at once took 50.8 s with 2 threads each vs 7.2 s with 1 thread each on
+    2 cores (4.6 s for one process alone; docs/real-model.md). On a cluster each item has its own pod: unchanged.
+    Returns the threads set (None: left as it was)."""
+    if step not in ASSESSMENTS or not os.environ.get(SHARED_HOST_ENV):
+        return None
+    import torch
+
+    from saferlhf.serve.scorer import cpu_limit
+
+    threads = max(1, cpu_limit() // ASSESS_PARALLELISM)
+    torch.set_num_threads(threads)
+    log.info("%s: %d torch thread(s) (%d CPUs shared by %d assessments)", step, threads, cpu_limit(),
+             ASSESS_PARALLELISM)
+    return threads
+
+
 def run_stage(payload: str, step: str, inputs: dict[str, str], outputs: dict[str, str], scratch: str) -> StageResult:
     """Run one stage inside a KFP component: `step` names it in the stage table; `inputs` and `outputs` map Layout
     places (`data_dir`, `reward_model`, ...) to artifact paths. Returns its typed result, paths moved."""
@@ -74,6 +97,7 @@ def run_stage(payload: str, step: str, inputs: dict[str, str], outputs: dict[str
     layout = Layout(root)
     for attr, path in inputs.items():
         _link_tree(Path(path), getattr(layout, attr))
+    share_cpus(step)
     try:
         fn = stage.run_fn()
     except (ImportError, AttributeError) as e:

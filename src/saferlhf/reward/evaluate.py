@@ -1,6 +1,8 @@
 """Reward-model evaluation on the held-out test split: per-signal MAE, ECE with reliability diagrams,
 MC-dropout uncertainty vs error, pairwise accuracy (safe above unsafe), relevance accuracy (a prompt's own answer
-above an off-topic one); also writes the drift reference scores."""
+above an off-topic one); also writes the drift reference scores. Rows the policy wrote itself (`source` = policy,
+saferlhf.data.contrast) get their own pairwise, helpfulness and relevance figures: template rows and real-model
+rows are different distributions, and a figure over both would hide the harder one."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pandas as pd
 
 from saferlhf.artifacts import REFERENCE_FILE
 from saferlhf.config import RewardConfig
+from saferlhf.data.contrast import POLICY_SOURCE
 from saferlhf.data.loader import LABEL_COLUMNS
 from saferlhf.data.mismatch import has_columns, off_topic_pairs
 from saferlhf.data.templates import OFF_TOPIC
@@ -96,14 +99,24 @@ def evaluate_reward_model(model: RewardModel, tokenizer, df: pd.DataFrame, cfg: 
     metrics["ece_max"] = max(metrics["ece"].values())
     weights = model.cfg.weights  # the weights saved with the model, which the scorer uses (not this YAML's)
     reward = combined_reward(pred, weights)
-    acc, n_pairs = pairwise_accuracy(test, reward)
+    by_policy = (test["source"] == POLICY_SOURCE).to_numpy() if "source" in test.columns else np.zeros(len(test), bool)
+    acc, n_pairs = pairwise_accuracy(test[~by_policy], reward[~by_policy])
     metrics["pairwise_accuracy"], metrics["pairwise_pairs"] = acc, n_pairs
 
     def reward_of(prompts: list[str], responses: list[str]) -> np.ndarray:
         pairs = pd.DataFrame({"prompt": prompts, "response": responses})
         return combined_reward(predict(model, tokenizer, pairs, cfg.eval_batch_size), weights)
 
-    metrics["relevance_accuracy"], metrics["relevance_pairs"] = relevance_accuracy(test, reward_of, cfg.seed)
+    metrics["relevance_accuracy"], metrics["relevance_pairs"] = relevance_accuracy(test[~by_policy], reward_of,
+                                                                                   cfg.seed)
+    if by_policy.any():
+        policy, r = test[by_policy], reward[by_policy]
+        metrics["policy_rows"] = int(by_policy.sum())
+        metrics["policy_pairwise_accuracy"], metrics["policy_pairwise_pairs"] = pairwise_accuracy(policy, r)
+        metrics["policy_helpful_accuracy"], metrics["policy_helpful_pairs"] = pairwise_accuracy(
+            policy, r, "safe", "over_refusal")
+        metrics["policy_relevance_accuracy"], metrics["policy_relevance_pairs"] = relevance_accuracy(
+            policy, reward_of, cfg.seed)
     mean, std = mc_dropout_uncertainty(model, tokenizer, test, cfg.mc_dropout_passes, cfg.eval_batch_size)
     metrics["mc_dropout"] = {"passes": cfg.mc_dropout_passes, "mean_std": float(std.mean()),
                              **uncertainty_vs_error(std, np.abs(mean - target))}
@@ -118,4 +131,10 @@ def evaluate_reward_model(model: RewardModel, tokenizer, df: pd.DataFrame, cfg: 
     write_json(out_dir / "metrics.json", result.model_dump(mode="json"))
     log.info("reward model: pairwise acc %.3f, relevance acc %.3f (%d prompts), max MAE %.3f, max ECE %.3f", acc,
              metrics["relevance_accuracy"], metrics["relevance_pairs"], metrics["mae_max"], metrics["ece_max"])
+    if by_policy.any():
+        log.info("reward model on the policy's own responses (%d rows): safe above unsafe %.3f (%d prompts), "
+                 "answer above over-refusal %.3f (%d), relevance %.3f (%d)", metrics["policy_rows"],
+                 metrics["policy_pairwise_accuracy"], metrics["policy_pairwise_pairs"],
+                 metrics["policy_helpful_accuracy"], metrics["policy_helpful_pairs"],
+                 metrics["policy_relevance_accuracy"], metrics["policy_relevance_pairs"])
     return result
