@@ -117,5 +117,5 @@ def test_relevance_accuracy_compares_the_drawn_pairs(df):
 
 
 def test_off_topic_rows_are_opt_in():
-    """Off by default (and so in configs/demo.yaml, configs/smollm2.yaml) until measured on `make demo`."""
+    """Off by default (and so in configs/demo.yaml) until measured on `make demo`; configs/smollm2.yaml opts in."""
     assert DataConfig().mismatched_fraction == 0.0
