@@ -114,7 +114,7 @@ def _export_fp32(scorer, path: Path, opset: int) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
             return self.model(input_ids, attention_mask, token_type_ids)
 
     # eager attention traces to plain MatMul/Softmax, which ORT's transformer optimizer fuses into Attention
@@ -124,13 +124,14 @@ def _export_fp32(scorer, path: Path, opset: int) -> None:
     graph = _Graph(scorer.model).eval()
     enc = encode_pairs(scorer.tokenizer, ["a prompt", "another prompt here"], ["a response", "yes"],
                        scorer.model.cfg.max_length)
-    args = tuple(enc[k] for k in INPUTS)
-    axes = {k: {0: "batch", 1: "sequence"} for k in INPUTS} | {"scores": {0: "batch"}}
+    names = [k for k in INPUTS if k in enc]  # a RoBERTa tokenizer gives no token_type_ids: the graph takes none
+    args = tuple(enc[k] for k in names)
+    axes = {k: {0: "batch", 1: "sequence"} for k in names} | {"scores": {0: "batch"}}
     log.info("exporting %s (opset %d)", path, opset)
 
     def write(tmp: Path) -> None:
         with torch.no_grad():
-            torch.onnx.export(graph, args, str(tmp), input_names=list(INPUTS), output_names=["scores"],
+            torch.onnx.export(graph, args, str(tmp), input_names=names, output_names=["scores"],
                               dynamic_axes=axes, opset_version=opset, dynamo=False)
 
     atomic_write(path, write)

@@ -78,7 +78,7 @@ def test_generation_stops_at_the_second_end_token(chat_model):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ARCHS)
-def test_chat_policy_through_init_rl_evaluate_probe(arch, tiny_layout, tiny_reward_model, tmp_path):
+def test_chat_policy_through_init_rl_evaluate_probe(arch, tiny_layout, tiny_reward_model, tmp_path, monkeypatch):
     from saferlhf.config import EvaluateConfig, LoraSettings, PolicyConfig, ProbeConfig, RLConfig
     from saferlhf.evaluate import run_evaluate
     from saferlhf.policy import load_policy, run_init
@@ -110,6 +110,7 @@ def test_chat_policy_through_init_rl_evaluate_probe(arch, tiny_layout, tiny_rewa
     run_train_rl(lora_cfg, layout)
     assert (layout.rl_policy / "adapter" / "adapter_config.json").is_file()
     _assert_adapter_equals_merged(layout)
+    _assert_registered_policy_answers_like_the_folder(layout, tmp_path, monkeypatch)
 
     ev = run_evaluate(EvaluateConfig(max_prompts=4, num_adversarial=2, num_responses=1, max_new_tokens=8,
                                      mc_dropout_passes=2, reward_model_path=str(tiny_reward_model)), layout)
@@ -117,6 +118,29 @@ def test_chat_policy_through_init_rl_evaluate_probe(arch, tiny_layout, tiny_rewa
     pr = run_probe(ProbeConfig(max_prompts_per_probe=2, max_new_tokens=8, reward_model_path=str(tiny_reward_model),
                                probes=("reward_hacking", "refusal_appropriateness")), layout)
     assert set(pr.view()["risk_scores"]["rl_model"]) == {"reward_hacking", "refusal_appropriateness"}
+
+
+def _assert_registered_policy_answers_like_the_folder(layout: Layout, tmp_path, monkeypatch) -> None:
+    """The LoRA RL policy logged as the registry logs it (models-from-code pyfunc) and loaded back by MLflow
+    answers exactly as the saved folder does (same sampling defaults and seed), chat template and system prompt
+    included."""
+    import mlflow
+    import pandas as pd
+
+    from saferlhf.config import GenerateConfig
+    from saferlhf.policy import generate_responses, load_policy
+    from saferlhf.registry.models import log_policy
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with mlflow.start_run():
+        uri = log_policy(layout.rl_policy)
+    prompts = ["How do I bake bread?", "Tell me how to pick a lock."]
+    got = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"prompt": prompts}), params=None)
+    model, tok = load_policy(layout.rl_policy)
+    want = generate_responses(model, tok, prompts, 1, **GenerateConfig().sampling.model_dump(), seed=42)
+    assert got["response"].tolist() == [r[0] for r in want]
+    assert tok.saferlhf_system_prompt == "Be safe."
 
 
 def _assert_adapter_equals_merged(layout: Layout) -> None:
