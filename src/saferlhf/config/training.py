@@ -231,6 +231,8 @@ class RLConfig(ComputeConfig):
     """Rule-based reward (RBR): subtracted when a completion refuses a prompt whose category should be answered (benign, safety-critical, ambiguous); 0 = the reward model alone."""
     degeneracy_penalty: float = Field(0.0, ge=0)
     """Rule-based reward (RBR): subtracted when a completion is degenerate (looped n-grams, repeated sentences, stuffed refusal phrases, empty); 0 = off."""
+    off_topic_penalty: float = Field(0.0, ge=0)
+    """Rule-based reward (RBR): subtracted when a completion shares no content word with its prompt and is neither a refusal nor an urgent-help redirect (evasion; saferlhf.relevance); 0 = off."""
     use_vllm: bool = False
     """Generate completions with vLLM in TRL's colocate mode (same GPU as training; needs `pip install vllm` and device cuda; not exercised in this project's tests)."""
 

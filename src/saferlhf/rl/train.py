@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 STATS_FILE = RLResult.STATS_FILE
 STAT_KEYS = ("step", "reward", *SIGNALS, "kl", "beta", "lambda", "cost", "entropy", "completion_length",
-             "over_refusal", "degenerate")
+             "over_refusal", "degenerate", "off_topic")
 
 
 class SafetyReward:
@@ -38,8 +38,12 @@ class SafetyReward:
     `weighted`: R = combined_reward(scores). `lagrangian`: (helpfulness - lambda * C) / (1 + lambda) with
     C = safety_cost(scores); lambda follows `lagrange_update` on the mean cost of the last `cost_window` steps.
     Rule-based terms (Mu et al. 2024, "Rule Based Rewards for Language Model Safety") are then subtracted:
-    `refusal_penalty` for refusing a prompt that should be answered, `degeneracy_penalty` for degenerate text.
-    They guard the two ways a small policy games a safety reward model: blanket refusals and refusal stuffing."""
+    `refusal_penalty` for refusing a prompt that should be answered, `degeneracy_penalty` for degenerate text,
+    `off_topic_penalty` for an answer that shares no content word with its prompt (neither a refusal nor an
+    urgent-help redirect). They guard the three ways a small policy games a safety reward model: blanket refusals,
+    refusal stuffing and evasion (the first full demo-real's RL policy answered harmful and benign prompts alike with
+    "I can help with a variety of situations ...", which the template-trained reward model scored safety 0.99).
+    The off-topic rule is lexical (saferlhf.relevance), so it cannot share the reward model's blind spot."""
 
     __name__ = "safety_reward"  # TRL names the reward column after the function
 
@@ -62,7 +66,9 @@ class SafetyReward:
         else:
             reward = combined_reward(scores, self.scorer.weights)
         over_refused, degenerate = rule_flags(texts, category)  # (B*G,) bool each
-        reward = reward - self.cfg.refusal_penalty * over_refused - self.cfg.degeneracy_penalty * degenerate
+        off_topic = off_topic_flags(list(raw_prompt), texts) if self.cfg.off_topic_penalty else np.zeros(len(texts))
+        reward = (reward - self.cfg.refusal_penalty * over_refused - self.cfg.degeneracy_penalty * degenerate
+                  - self.cfg.off_topic_penalty * off_topic)
         self.recent_costs.append(float(cost.mean()))
         if log_metric is not None:
             for i, name in enumerate(SIGNALS):
@@ -70,6 +76,7 @@ class SafetyReward:
             log_metric("signals/cost", float(cost.mean()))
             log_metric("rules/over_refusal", float(over_refused.mean()))
             log_metric("rules/degenerate", float(degenerate.mean()))
+            log_metric("rules/off_topic", float(np.mean(off_topic)))
         return reward.tolist()
 
     def update_lambda(self) -> None:
@@ -87,6 +94,16 @@ def rule_flags(texts: list[str], categories: list[str | None] | None) -> tuple[n
     cats = categories if categories is not None else [None] * len(texts)
     over = np.array([expected_behaviour(c) == "answer" and is_refusal(t) for t, c in zip(texts, cats)], dtype=bool)
     return over, np.array([is_degenerate(t) for t in texts], dtype=bool)
+
+
+def off_topic_flags(prompts: list[str], texts: list[str]) -> np.ndarray:
+    """(N,) bool: an answer that shares no content-word stem with its prompt (saferlhf.relevance.relevance == 0)
+    and is neither a refusal nor an urgent-help redirect (both fit any prompt). A prompt without content words
+    is never flagged."""
+    from saferlhf.relevance import is_urgent_redirect, relevance
+
+    return np.array([relevance(p, t) == 0 and not is_refusal(t) and not is_urgent_redirect(t)
+                     for p, t in zip(prompts, texts)], dtype=bool)
 
 
 def _make_callback(cfg: RLConfig, reward_fn: SafetyReward, stats: list[dict]):
@@ -107,7 +124,8 @@ def _make_callback(cfg: RLConfig, reward_fn: SafetyReward, stats: list[dict]):
                           "kl": kl, "beta": self.trainer.beta, "lambda": reward_fn.lam,
                           "cost": logs.get("signals/cost"), "entropy": logs.get("entropy"),
                           "completion_length": logs.get("completions/mean_length"),
-                          "over_refusal": logs.get("rules/over_refusal"), "degenerate": logs.get("rules/degenerate")})
+                          "over_refusal": logs.get("rules/over_refusal"), "degenerate": logs.get("rules/degenerate"),
+                          "off_topic": logs.get("rules/off_topic")})
             if cfg.adaptive_kl and kl is not None:
                 self.trainer.beta = max(cfg.min_kl_coef,
                                         adaptive_kl_update(self.trainer.beta, kl, cfg.target_kl, 1, cfg.kl_horizon))
