@@ -37,7 +37,7 @@ class Progress:
     def __init__(self, write: Callable[[str], None], headline: Callable[[str], str] = lambda task: "",
                  clock: Callable[[], float] = time.monotonic):
         self.write, self.headline, self.clock = write, headline, clock
-        self.started: dict[str, float] = {}
+        self.started: dict[str, list[float]] = {}  # raw task name -> start times not yet finished (oldest first)
 
     def feed(self, line: str) -> None:
         """One log line.
@@ -48,16 +48,26 @@ class Progress:
         >>> p.feed("10:01 - INFO - Task 'train-reward' finished with status \\x1b[92mSUCCESS\\x1b[0m")
         >>> out
         ['  > train-reward  started', '  + train-reward  done in 12 s  acc 0.9']
+
+        A fan-out's items share a name: each finish is timed from the oldest start still open.
+
+        >>> out = []; t = iter([0.0, 1.0, 100.0, 250.0])
+        >>> p = Progress(out.append, clock=lambda: next(t))
+        >>> start, done = "Executing task 'assess-policies'", "Task 'assess-policies' finished with status SUCCESS"
+        >>> for line in [start, start, done, done]:
+        ...     p.feed(line)
+        >>> out[2:]
+        ['  + assess-policies  done in 100 s', '  + assess-policies  done in 249 s']
         """
         text = ANSI.sub("", line).rstrip()
         if m := START.search(text):
-            task = _task(m.group(1))
-            self.started[task] = self.clock()
-            self.write(f"  > {task}  started")
+            self.started.setdefault(m.group(1), []).append(self.clock())
+            self.write(f"  > {_task(m.group(1))}  started")
         elif m := DONE.search(text):
             task, status = _task(m.group(1)), m.group(2)
             now = self.clock()
-            secs = now - self.started.pop(task, now)
+            open_starts = self.started.get(m.group(1)) or [now]
+            secs = now - open_starts.pop(0)
             if status == "SUCCESS":
                 numbers = self.headline(task)
                 self.write(f"  + {task}  done in {secs:.0f} s" + (f"  {numbers}" if numbers else ""))
