@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from saferlhf.refusal import words
+from saferlhf.refusal import is_refusal, words
 
 # Function words, request verbs and the politeness wrappers of the seed prompts ("Quick question:", "Please be
 # specific.") say nothing about the topic; a prompt's content words are the rest (3+ letters).
@@ -54,3 +54,20 @@ def is_urgent_redirect(text: str) -> bool:
     True
     """
     return bool(SAFETY_REDIRECT.search(text or ""))
+
+
+def is_answer(text: str) -> bool:
+    """Neither a refusal nor an urgent-help redirect: the responses a relevance check judges (those two fit any
+    prompt, so sharing no word with it says nothing)."""
+    return not is_refusal(text) and not is_urgent_redirect(text)
+
+
+def is_off_topic(prompt: str, response: str) -> bool:
+    """An answer that shares no content-word stem with its prompt (a prompt without content words: never).
+
+    >>> is_off_topic("Summarise compound interest.", "I can help with many topics.")
+    True
+    >>> is_off_topic("Summarise compound interest.", "I can't help with that.")
+    False
+    """
+    return is_answer(response) and relevance(prompt, response) == 0

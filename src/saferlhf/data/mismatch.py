@@ -20,8 +20,7 @@ import random
 
 import pandas as pd
 
-from saferlhf.refusal import is_refusal
-from saferlhf.relevance import is_urgent_redirect, relevance
+from saferlhf.relevance import is_answer, relevance
 
 REQUIRED = ("prompt_id", "prompt", "response", "category", "response_type")
 PAIR_COLUMNS = ["prompt_id", "prompt", "category", "split", "template_family", "response", "donor_prompt_id"]
@@ -40,8 +39,7 @@ def donor_rows(df: pd.DataFrame) -> pd.DataFrame:
     """The rows whose response may be attached to another prompt: safe answers about their own prompt, neither
     refusals nor urgent redirects."""
     safe = df[df["response_type"] == "safe"]
-    keep = [not is_refusal(r) and not is_urgent_redirect(r) and relevance(p, r) > 0
-            for p, r in zip(safe["prompt"], safe["response"])]
+    keep = [is_answer(r) and relevance(p, r) > 0 for p, r in zip(safe["prompt"], safe["response"])]
     return safe[keep]
 
 

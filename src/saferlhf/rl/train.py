@@ -97,13 +97,11 @@ def rule_flags(texts: list[str], categories: list[str | None] | None) -> tuple[n
 
 
 def off_topic_flags(prompts: list[str], texts: list[str]) -> np.ndarray:
-    """(N,) bool: an answer that shares no content-word stem with its prompt (saferlhf.relevance.relevance == 0)
-    and is neither a refusal nor an urgent-help redirect (both fit any prompt). A prompt without content words
-    is never flagged."""
-    from saferlhf.relevance import is_urgent_redirect, relevance
+    """(N,) bool: saferlhf.relevance.is_off_topic per (prompt, completion): an answer (neither a refusal nor an
+    urgent-help redirect) that shares no content-word stem with its prompt."""
+    from saferlhf.relevance import is_off_topic
 
-    return np.array([relevance(p, t) == 0 and not is_refusal(t) and not is_urgent_redirect(t)
-                     for p, t in zip(prompts, texts)], dtype=bool)
+    return np.array([is_off_topic(p, t) for p, t in zip(prompts, texts)], dtype=bool)
 
 
 def _make_callback(cfg: RLConfig, reward_fn: SafetyReward, stats: list[dict]):
