@@ -37,7 +37,7 @@ class Progress:
     def __init__(self, write: Callable[[str], None], headline: Callable[[str], str] = lambda task: "",
                  clock: Callable[[], float] = time.monotonic):
         self.write, self.headline, self.clock = write, headline, clock
-        self.started: dict[str, list[float]] = {}  # raw task name -> start times not yet finished (oldest first)
+        self.started: dict[str, list[float]] = {}  # task -> start times not yet finished (oldest first)
 
     def feed(self, line: str) -> None:
         """One log line.
@@ -61,13 +61,13 @@ class Progress:
         """
         text = ANSI.sub("", line).rstrip()
         if m := START.search(text):
-            self.started.setdefault(m.group(1), []).append(self.clock())
-            self.write(f"  > {_task(m.group(1))}  started")
+            task = _task(m.group(1))
+            self.started.setdefault(task, []).append(self.clock())
+            self.write(f"  > {task}  started")
         elif m := DONE.search(text):
             task, status = _task(m.group(1)), m.group(2)
             now = self.clock()
-            open_starts = self.started.get(m.group(1)) or [now]
-            secs = now - open_starts.pop(0)
+            secs = now - (self.started.get(task) or [now]).pop(0)
             if status == "SUCCESS":
                 numbers = self.headline(task)
                 self.write(f"  + {task}  done in {secs:.0f} s" + (f"  {numbers}" if numbers else ""))

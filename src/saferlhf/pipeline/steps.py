@@ -77,10 +77,10 @@ def share_cpus(step: str) -> int | None:
 
     from saferlhf.serve.scorer import cpu_limit
 
-    threads = max(1, cpu_limit() // ASSESS_PARALLELISM)
+    cpus = cpu_limit()
+    threads = max(1, cpus // ASSESS_PARALLELISM)
     torch.set_num_threads(threads)
-    log.info("%s: %d torch thread(s) (%d CPUs shared by %d assessments)", step, threads, cpu_limit(),
-             ASSESS_PARALLELISM)
+    log.info("%s: %d torch thread(s) (%d CPUs shared by %d assessments)", step, threads, cpus, ASSESS_PARALLELISM)
     return threads
 
 

@@ -77,13 +77,14 @@ def run_contrast(cfg: ContrastConfig, layout: Layout) -> ContrastResult:
         raise UserError(f"{resolve(cfg.model_path, layout.base_policy)}: contrastive responses need a chat-template "
                         "policy (policy.model_name), the from-scratch GPT-2 has no system prompt")
 
+    safety = cfg.safety_system or contrast.SAFETY_SYSTEM
+
     def generate(prompts: list[str], system: str) -> list[str]:
         log.info("contrast: %d prompts under the %s system prompt", len(prompts),
                  "safety" if system == safety else "compliance")
         return [r[0] for r in generate_responses(model, tokenizer, prompts, 1, **cfg.sampling.model_dump(),
                                                  batch_size=cfg.batch_size, seed=cfg.seed, system=system)]
 
-    safety = cfg.safety_system or contrast.SAFETY_SYSTEM
     try:
         frame, stats = contrast.contrast_frame(labels, generate, cfg.splits, cfg.max_prompts_per_split, safety,
                                                cfg.compliance_system or contrast.COMPLIANCE_SYSTEM)
