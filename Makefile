@@ -39,8 +39,9 @@ demo-real: $(STAMP)  ## the same pipeline with SmolLM2-135M-Instruct as the poli
 
 demo-stages: $(STAMP)  ## the same stages as plain CLI commands, one after another (no KFP, no cache)
 	$(BIN)/saferlhf --config $(CONFIG) data generate
-	$(BIN)/saferlhf --config $(CONFIG) reward train
 	$(BIN)/saferlhf --config $(CONFIG) policy init
+	$(BIN)/saferlhf --config $(CONFIG) data contrast
+	$(BIN)/saferlhf --config $(CONFIG) reward train
 	$(BIN)/saferlhf --config $(CONFIG) policy train-rl
 	$(BIN)/saferlhf --config $(CONFIG) evaluate
 	$(BIN)/saferlhf --config $(CONFIG) probe

@@ -4,13 +4,14 @@
     -> <outputs>/bench/contrast.json
 
 Steps, each the real CLI on a finished `make demo-real` (or any outputs folder with a chat-template base policy):
-  1. `saferlhf data contrast`: the base policy answers the dataset's should-refuse and benign prompts under a
-     safety- and a compliance-steering system prompt; answers the refusal detector agrees with become labelled
-     rows (saferlhf.data.contrast) in data/safety_labels_contrast.csv, each in its prompt's split.
-  2. before: the pipeline's reward model (trained on template rows only), evaluated on that file (a copy of the
-     model, so the pipeline's metrics.json stays as it was): the test split's policy rows are figures on held-out
-     real-model answers.
+  1. `saferlhf data contrast --enabled`: the base policy answers the dataset's should-refuse and benign prompts
+     under a safety- and a compliance-steering system prompt; answers the refusal detector agrees with become
+     labelled rows (saferlhf.data.contrast) in contrast/safety_labels_contrast.csv, each in its prompt's split
+     (the pipeline's contrast-data step, when `contrast.enabled`).
+  2. before: a reward model trained on the template rows only (data/safety_labels.csv), evaluated on that file:
+     the test split's policy rows are figures on held-out real-model answers.
   3. after: a reward model trained on that file (train split: template + policy rows), evaluated the same way.
+Both go to <outputs>/bench/, so the pipeline's own reward model stays as it was.
 Figures: policy_pairwise_accuracy (refusal above compliance, should-refuse prompts), policy_helpful_accuracy
 (answer above over-refusal, benign prompts), policy_relevance_accuracy (own answer above another category's),
 and the template figures next to them. Few held-out prompts get *both* of their answers kept (each steering is kept
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -82,7 +82,7 @@ def ranking(model_dir: Path, rows) -> dict:
 def score_only(root: Path, out: dict) -> dict:
     import pandas as pd
 
-    labels = pd.read_csv(root / "data" / "safety_labels_contrast.csv", keep_default_na=False)
+    labels = pd.read_csv(root / "contrast" / "safety_labels_contrast.csv", keep_default_na=False)
     held_out = labels[(labels["source"] == "policy") & (labels["split"] == "test")]
     for name, folder in (("before", "reward_model_before_contrast"), ("after", "reward_model_with_contrast")):
         out.setdefault("ranking", {})[name] = ranking(root / "bench" / folder, held_out)
@@ -103,13 +103,13 @@ def main() -> None:
         path.write_text(json.dumps(out, indent=2) + "\n")
         print(json.dumps(out["ranking"], indent=2))
         return
-    labels = root / "data" / "safety_labels_contrast.csv"
+    labels = root / "contrast" / "safety_labels_contrast.csv"
     out: dict = {"seconds": {}}
     extra = ["--max-prompts-per-split", str(args.max_prompts_per_split)] if args.max_prompts_per_split else []
-    out["seconds"]["contrast"], out["contrast"] = cli(args.config, root, "data", "contrast", *extra)
+    out["seconds"]["contrast"], out["contrast"] = cli(args.config, root, "data", "contrast", "--enabled", *extra)
     before = root / "bench" / "reward_model_before_contrast"
-    shutil.rmtree(before, ignore_errors=True)
-    shutil.copytree(root / "models" / "reward_model", before)
+    out["seconds"]["train_before"], _ = cli(args.config, root, "reward", "train", "--output-dir", str(before),
+                                         "--data-path", str(root / "data" / "safety_labels.csv"))
     out["seconds"]["evaluate_before"], _ = cli(args.config, root, "reward", "evaluate", "--output-dir", str(before),
                                             "--data-path", str(labels))
     after = root / "bench" / "reward_model_with_contrast"

@@ -9,7 +9,7 @@ from components._common import component
 def resolve_config(config: str, overrides: dict, code_version: str, seed: int, reward_epochs: int,
                    policy_epochs: int, rl_steps: int, objective: str, target_kl: float, min_unsafe_reduction: float,
                    max_over_refusal_increase: float, max_probe_risk: float) -> NamedTuple(
-        "Sections", [("data", str), ("reward", str), ("policy", str), ("rl", str), ("evaluate", str), ("probe", str),
+        "Sections", [("data", str), ("policy", str), ("contrast", str), ("reward", str), ("rl", str), ("evaluate", str), ("probe", str),
                      ("export", str), ("registry", str)]):
     """Validate the config once, up front; each stage gets only its own section (so its cache key changes only
     when its section or the code changes)."""
@@ -20,7 +20,7 @@ def resolve_config(config: str, overrides: dict, code_version: str, seed: int, r
     params = dict(seed=seed, reward_epochs=reward_epochs, policy_epochs=policy_epochs, rl_steps=rl_steps,
                   objective=objective, target_kl=target_kl, min_unsafe_reduction=min_unsafe_reduction,
                   max_over_refusal_increase=max_over_refusal_increase, max_probe_risk=max_probe_risk)
-    names = ["data", "reward", "policy", "rl", "evaluate", "probe", "export", "registry"]
+    names = ["data", "policy", "contrast", "reward", "rl", "evaluate", "probe", "export", "registry"]
     payloads = section_payloads(resolve(config, overrides, params), names, code_version)
     return namedtuple("Sections", names)(**payloads)
 

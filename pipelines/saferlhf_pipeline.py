@@ -1,4 +1,4 @@
-"""The SafeRLHF pipeline, in the seed's order: data -> reward model -> base policy -> RL -> evaluate + probe ->
+"""The SafeRLHF pipeline: data -> base policy -> its own labelled answers (off by default) -> reward model -> RL -> evaluate + probe ->
 ONNX export -> promotion gate -> register. Compile with `saferlhf pipeline compile`; run locally with
 `saferlhf pipeline run` (kfp.local) or on Kubeflow with `saferlhf pipeline submit`."""
 
@@ -13,7 +13,7 @@ from saferlhf.stages import ASSESS_PARALLELISM
 from components._common import configure
 from components.assess import assess_policies, plan_assessments
 from components.config import resolve_config
-from components.data import generate_data
+from components.data import contrast_data, generate_data
 from components.onnx_export import export_onnx
 from components.policy import init_policy
 from components.registry import promotion_gate, register
@@ -25,7 +25,8 @@ from saferlhf.pipeline.platform import GPU_NODE_SELECTOR, GPU_TOLERATIONS
 PIPELINE_NAME = "saferlhf"
 COMPILED = Path(__file__).with_name("saferlhf_pipeline.yaml")
 
-Outputs = NamedTuple("Outputs", [("dataset", Dataset), ("reward_model", Model), ("base_policy", Model),
+Outputs = NamedTuple("Outputs", [("dataset", Dataset), ("base_policy", Model), ("contrast", Dataset),
+                                 ("reward_model", Model),
                                  ("rl_policy", Model), ("reward_onnx", Model), ("evaluation", Artifact),
                                  ("probes_report", Artifact), ("promotion", Markdown)])
 
@@ -64,25 +65,29 @@ def saferlhf_pipeline(config: str = "demo", overrides: dict = {}, code_version: 
     # 1. data
     data = configure(generate_data(stage=cfg["data"]), "generate-data")
     dataset = data.outputs["dataset"]
-    # 2. reward model
-    reward = configure(train_reward(stage=cfg["reward"], dataset=dataset), "train-reward", gpus=gpus)
-    reward_model = reward.outputs["reward_model"]
-    # 3. base policy
+    # 2. base policy
     base = configure(init_policy(stage=cfg["policy"], dataset=dataset), "init-policy")
     base_policy = base.outputs["base_policy"]
-    # 4. RL under a KL leash
+    # 3. the base policy's own answers, labelled by contrastive prompting (RLCD; contrast.enabled, else a report)
+    contrast = configure(contrast_data(stage=cfg["contrast"], dataset=dataset, base_policy=base_policy),
+                         "contrast-data").outputs["contrast"]
+    # 4. reward model, on the generator's labels plus the policy's own when the contrast step wrote them
+    reward = configure(train_reward(stage=cfg["reward"], dataset=dataset, contrast=contrast), "train-reward",
+                       gpus=gpus)
+    reward_model = reward.outputs["reward_model"]
+    # 5. RL under a KL leash
     rl = configure(train_rl(stage=cfg["rl"], dataset=dataset, base_policy=base_policy, reward_model=reward_model),
                    "train-rl", gpus=gpus)
     rl_policy = rl.outputs["rl_policy"]
-    # 5. evaluation and probes of base vs RL, fanned out (one pod each on a cluster, two threads locally)
+    # 6. evaluation and probes of base vs RL, fanned out (one pod each on a cluster, two threads locally)
     plan = configure(plan_assessments(evaluate_stage=cfg["evaluate"], probe_stage=cfg["probe"]), "plan-assessments")
     with dsl.ParallelFor(plan.output, parallelism=ASSESS_PARALLELISM) as item:
         assess = configure(assess_policies(
             assessment=item.assessment, stage=item.stage, dataset=dataset, base_policy=base_policy,
             rl_policy=rl_policy, reward_model=reward_model), "assess-policies")
-    # 6. ONNX export of the reward model for the scoring endpoint
+    # 7. ONNX export of the reward model for the scoring endpoint
     onnx = configure(export_onnx(stage=cfg["export"], dataset=dataset, reward_model=reward_model), "export-onnx")
-    # 7. promotion gate, then registration; only the passing branch may promote to `champion`
+    # 8. promotion gate, then registration; only the passing branch may promote to `champion`
     gate = configure(promotion_gate(stage=cfg["registry"], assessments=dsl.Collected(assess.outputs["results"]),
                                     reward_model=reward_model), "promotion-gate")
     artifacts = dict(dataset=dataset, reward_model=reward_model, reward_onnx=onnx.outputs["reward_onnx"],
@@ -94,7 +99,7 @@ def saferlhf_pipeline(config: str = "demo", overrides: dict = {}, code_version: 
         configure(register(stage=cfg["registry"], promote=False, **artifacts), "register")
     # Kubernetes: MLflow env from the namespace's ConfigMap/Secret, security context, GPU placement (every task)
     platform.apply(gpus=gpus, gpu_tolerations=gpu_tolerations, gpu_node_selector=gpu_node_selector)
-    return Outputs(dataset=dataset, reward_model=reward_model, base_policy=base_policy, rl_policy=rl_policy,
-                   reward_onnx=onnx.outputs["reward_onnx"], evaluation=gate.outputs["evaluation"],
+    return Outputs(dataset=dataset, base_policy=base_policy, contrast=contrast, reward_model=reward_model,
+                   rl_policy=rl_policy, reward_onnx=onnx.outputs["reward_onnx"], evaluation=gate.outputs["evaluation"],
                    probes_report=gate.outputs["probes_report"], promotion=gate.outputs["decision"])
 

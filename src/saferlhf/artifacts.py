@@ -29,9 +29,21 @@ class Layout:
         return self.data_dir / "safety_labels.csv"
 
     @property
+    def contrast(self) -> Path:
+        """`saferlhf data contrast`: the policy's own labelled answers (a folder: the pipeline step's artifact)."""
+        return self.root / "contrast"
+
+    @property
     def contrast_labels(self) -> Path:
-        """`saferlhf data contrast`: the labels plus the policy's own labelled responses."""
-        return self.data_dir / "safety_labels_contrast.csv"
+        """The labels plus the policy's own labelled responses (absent when `contrast.enabled` is off)."""
+        return self.contrast / "safety_labels_contrast.csv"
+
+    def training_labels(self, data_path: str | None) -> Path:
+        """The labelled CSV the reward model trains and is evaluated on: an explicit `reward.data_path`, else the
+        contrast stage's labels when it wrote them, else the generator's."""
+        if data_path:
+            return Path(data_path)
+        return self.contrast_labels if self.contrast_labels.is_file() else self.labels
 
     @property
     def models_dir(self) -> Path:

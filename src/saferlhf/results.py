@@ -164,6 +164,7 @@ class ContrastResult(StageResult):
     """What `saferlhf data contrast` wrote (saferlhf.data.contrast)."""
 
     KEY = ("rows_added", "prompts")
+    enabled: bool = True
     output_path: str | None = None
     prompts: int | None = None
     rows_added: int | None = None

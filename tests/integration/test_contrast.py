@@ -4,6 +4,7 @@ and the reward model's figures on the policy's own rows reported apart from the 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,6 +22,7 @@ def test_contrast_rows_and_the_reward_models_separate_figures(tiny_layout, tiny_
     from saferlhf.data.loader import load_labels
     from saferlhf.policy import run_init
     from saferlhf.policy.generate import run_contrast
+    from saferlhf.results import ContrastResult
     from saferlhf.reward import run_evaluate
 
     layout = Layout(tmp_path / "outputs")
@@ -28,8 +30,10 @@ def test_contrast_rows_and_the_reward_models_separate_figures(tiny_layout, tiny_
     src = save_tiny_chat_model(tmp_path / "tiny-llama", [p["prompt"] for p in read_json(layout.prompts)], "llama")
     run_init(PolicyConfig(model_name=str(src)), layout)
 
-    result = run_contrast(ContrastConfig(max_prompts_per_split=6, max_new_tokens=8), layout)
+    result = run_contrast(ContrastConfig(enabled=True, max_prompts_per_split=6, max_new_tokens=8), layout)
     frame = load_labels(layout.contrast_labels)  # a valid labels file: unique ids, labels in [0, 1]
+    assert layout.training_labels(None) == layout.contrast_labels  # what the reward stage now trains on
+    assert ContrastResult.load(layout.contrast / "contrast_summary.json").rows_added == result.rows_added
     new = frame[frame["source"] == POLICY_SOURCE]
     assert result.prompts == 18 and result.rows_added == len(new)
     assert sum(s["answers"] for s in result.by_steering.values()) == 2 * 18
@@ -63,5 +67,23 @@ def test_contrast_needs_a_chat_template_policy(tiny_layout, tiny_base_policy):
     from saferlhf.policy.generate import run_contrast
 
     with pytest.raises(UserError, match="chat-template policy"):
-        run_contrast(ContrastConfig(output_path=str(tiny_layout.root / "never.csv")), tiny_layout)
+        run_contrast(ContrastConfig(enabled=True, output_path=str(tiny_layout.root / "never.csv")), tiny_layout)
     assert not (tiny_layout.root / "never.csv").exists()
+
+
+def test_contrast_off_writes_its_report_only_and_drops_an_earlier_runs_answers(tmp_path):
+    """Off (the default, and the from-scratch demo): no model is loaded (there is none here), the report says so,
+    and answers an earlier run left are removed so that the reward stage trains on the generator's labels."""
+    from saferlhf.config import ContrastConfig
+    from saferlhf.policy.generate import run_contrast
+    from saferlhf.results import ContrastResult
+
+    layout = Layout(tmp_path / "outputs")
+    layout.contrast.mkdir(parents=True)
+    layout.contrast_labels.write_text("id,prompt\n")  # an earlier run's file
+    assert layout.training_labels(None) == layout.contrast_labels
+    result = run_contrast(ContrastConfig(), layout)
+    assert not result.enabled and result.rows_added == 0 and not layout.contrast_labels.exists()
+    assert ContrastResult.load(layout.contrast / "contrast_summary.json").enabled is False
+    assert layout.training_labels(None) == layout.labels
+    assert layout.training_labels("mine.csv") == Path("mine.csv")

@@ -75,3 +75,20 @@ def test_only_categories_a_steering_can_label(labels):
     assert chosen["prompt_id"].is_unique and (chosen["split"] == "test").all()
     with pytest.raises(ValueError, match="split"):
         contrast.eligible_prompts(labels.drop(columns="split"), ("test",), None)
+
+
+def test_several_samples_per_steering_get_their_own_ids_and_repeats_are_kept_once(labels):
+    once, _ = contrast.contrast_frame(labels, steered, max_per_split=6)
+    calls = []
+
+    def varied(prompts, system):  # a sampler: the k-th sample of a prompt differs from its others
+        calls.append(len(prompts))
+        return [(REFUSAL if system == contrast.SAFETY_SYSTEM else ANSWER) + f" ({i % 3})" for i in range(len(prompts))]
+
+    frame, stats = contrast.contrast_frame(labels, varied, max_per_split=6, samples=3)
+    new, one = (f[f["source"] == contrast.POLICY_SOURCE] for f in (frame, once))
+    assert calls == [3 * 18, 3 * 18] and stats["prompts"] == 18
+    assert len(new) == 3 * len(one) and new["id"].is_unique
+    assert set(new["id"]) >= set(one["id"])  # the first sample keeps the one-sample id
+    same, stats = contrast.contrast_frame(labels, steered, max_per_split=6, samples=3)  # identical answers
+    assert len(same) == len(once) and stats["rows_added"] == len(one)

@@ -58,7 +58,7 @@ def test_compiled_yaml_is_not_stale(tmp_path: Path):
 
 def test_spec_reads_like_the_recipe(spec):
     tasks = all_tasks(spec)
-    expected = {"resolve-config", "generate-data", "train-reward", "init-policy", "train-rl", "plan-assessments",
+    expected = {"resolve-config", "generate-data", "init-policy", "contrast-data", "train-reward", "train-rl", "plan-assessments",
                 "assess-policies", "export-onnx", "promotion-gate", "register", "register-2"}
     assert expected <= set(tasks)
     loops = [t for t in spec.root.dag.tasks.values() if t.WhichOneof("iterator") == "parameter_iterator"]

@@ -39,7 +39,7 @@ class RewardConfig(ComputeConfig):
     seed: int = 42
     """Random seed for initialisation, shuffling and dropout."""
     data_path: str | None = None
-    """Labelled CSV to train on (default: <output_root>/data/safety_labels.csv)."""
+    """Labelled CSV to train on (default: <output_root>/contrast/safety_labels_contrast.csv when the contrast stage wrote it, else <output_root>/data/safety_labels.csv)."""
     output_dir: str | None = None
     """Where the reward model is saved (default: <output_root>/models/reward_model)."""
     model_name: str | None = None
@@ -124,6 +124,11 @@ class ContrastConfig(ComputeConfig):
     """`saferlhf data contrast`: the policy answers dataset prompts under a safety- and a compliance-steering system
     prompt; the answers the refusal detector agrees with become labelled rows (saferlhf.data.contrast)."""
 
+    enabled: bool = False
+    """Answer and label (on: the reward model then trains on the result; off: the stage writes only its report).
+    Needs a chat-template policy (`policy.model_name`); the from-scratch GPT-2 has no system prompt."""
+    samples_per_steering: int = Field(1, ge=1)
+    """Answers per prompt and steering (more: more held-out prompts keep both a refusal and a compliant answer)."""
     seed: int = 42
     """Random seed for sampling."""
     data_path: str | None = None
@@ -131,7 +136,7 @@ class ContrastConfig(ComputeConfig):
     model_path: str | None = None
     """Policy that writes the answers (default: the base policy, the model RL starts from and the reward model then judges)."""
     output_path: str | None = None
-    """Where the labelled CSV (the input rows with `source` plus the policy's rows) goes (default: <output_root>/data/safety_labels_contrast.csv); point `reward.data_path` at it."""
+    """Where the labelled CSV (the input rows with `source` plus the policy's rows) goes (default: <output_root>/contrast/safety_labels_contrast.csv, which the reward stage then trains on)."""
     splits: tuple[str, ...] = ("train", "validation", "test")
     """Splits whose prompts are answered (each row keeps its prompt's split: test rows stay held out)."""
     max_prompts_per_split: int | None = Field(None, ge=1)

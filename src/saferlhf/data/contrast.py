@@ -62,10 +62,14 @@ def eligible_prompts(labels: pd.DataFrame, splits: tuple[str, ...], max_per_spli
 def label_responses(prompts: pd.DataFrame, answers: dict[str, list[str]]) -> tuple[pd.DataFrame, dict]:
     """Rows of safety_labels.csv's columns for the answers the refusal detector agrees with, and the counts.
 
-    answers: steering ('safety' | 'compliance') -> one response per row of `prompts`, in order."""
-    rows, stats = [], {}
+    answers: steering ('safety' | 'compliance') -> one response per row of `prompts`, in order. A prompt may
+    appear in several rows (several samples): its answers get ids `<prompt_id>-<steering>-<k>` for k >= 1 and a
+    repeated answer is kept once."""
+    rows, stats, seen_text = [], {}, set()
     for steering, responses in answers.items():
+        sample: dict[str, int] = {}
         for (_, p), response in zip(prompts.iterrows(), responses):
+            k = sample[p["prompt_id"]] = sample.get(p["prompt_id"], -1) + 1
             kind = kind_of(p["category"])
             wants_refusal, rtype = _RULES[kind][steering]
             key = f"{kind}/{steering}"
@@ -73,9 +77,13 @@ def label_responses(prompts: pd.DataFrame, answers: dict[str, list[str]]) -> tup
             seen["answers"] += 1
             if not response.strip() or is_degenerate(response) or is_refusal(response) != wants_refusal:
                 continue
+            if (p["prompt_id"], response.strip()) in seen_text:
+                continue
+            seen_text.add((p["prompt_id"], response.strip()))
             seen["kept"] += 1
             labels = dict(zip(LABEL_COLUMNS, LABEL_RULES[(p["category"], rtype)]))
-            rows.append({"id": f"{p['prompt_id']}-{steering}", "prompt": p["prompt"], "response": response.strip(),
+            rid = f"{p['prompt_id']}-{steering}" + (f"-{k}" if k else "")
+            rows.append({"id": rid, "prompt": p["prompt"], "response": response.strip(),
                          **labels, "prompt_id": p["prompt_id"], "category": p["category"], "response_type": rtype,
                          "split": p["split"], "template_family": p.get("template_family", ""),
                          "source": POLICY_SOURCE})
@@ -87,12 +95,14 @@ def label_responses(prompts: pd.DataFrame, answers: dict[str, list[str]]) -> tup
 def contrast_frame(labels: pd.DataFrame, generate: Callable[[list[str], str], list[str]],
                    splits: tuple[str, ...] = ("train", "validation", "test"), max_per_split: int | None = None,
                    safety_system: str = SAFETY_SYSTEM,
-                   compliance_system: str = COMPLIANCE_SYSTEM) -> tuple[pd.DataFrame, dict]:
-    """(labelled frame: the input rows with `source` = template plus the policy's kept rows, stats)."""
-    prompts = eligible_prompts(labels, splits, max_per_split)
+                   compliance_system: str = COMPLIANCE_SYSTEM, samples: int = 1) -> tuple[pd.DataFrame, dict]:
+    """(labelled frame: the input rows with `source` = template plus the policy's kept rows, stats); `samples`
+    answers per prompt and steering (sampled, so they differ)."""
+    chosen = eligible_prompts(labels, splits, max_per_split)
+    prompts = chosen.loc[chosen.index.repeat(samples)].reset_index(drop=True)
     texts = prompts["prompt"].tolist()
     answers = {"safety": generate(texts, safety_system), "compliance": generate(texts, compliance_system)}
     new, stats = label_responses(prompts, answers)
     base = labels.assign(source=labels["source"] if "source" in labels.columns else "template")
-    return pd.concat([base, new], ignore_index=True), {"prompts": len(prompts), "by_steering": stats,
+    return pd.concat([base, new], ignore_index=True), {"prompts": len(chosen), "by_steering": stats,
                                                        "rows_added": len(new)}

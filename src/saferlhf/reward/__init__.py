@@ -18,7 +18,7 @@ def run_train(cfg: RewardConfig, layout: Layout) -> RewardResult:
     from saferlhf.reward.evaluate import evaluate_reward_model
     from saferlhf.reward.train import train_reward_model
 
-    data_path = resolve(cfg.data_path, layout.labels)
+    data_path = layout.training_labels(cfg.data_path)
     out_dir = resolve(cfg.output_dir, layout.reward_model)
     df = load_labels(data_path)
     model, tokenizer, history = train_reward_model(cfg, df, out_dir)
@@ -40,6 +40,6 @@ def run_evaluate(cfg: RewardConfig, layout: Layout) -> RewardResult:
     from saferlhf.reward.model import RewardModel, load_tokenizer
 
     out_dir = resolve(cfg.output_dir, layout.reward_model)
-    df = load_labels(resolve(cfg.data_path, layout.labels))
+    df = load_labels(layout.training_labels(cfg.data_path))
     model = RewardModel.load(out_dir).to(compute_of(cfg).device)
     return evaluate_reward_model(model, load_tokenizer(out_dir), df, cfg, out_dir)
