@@ -1,4 +1,4 @@
-"""Step 5: evaluate and probe the base and RL policies. The pipeline fans this out with `dsl.ParallelFor` over
+"""Step 6: evaluate and probe the base and RL policies. The pipeline fans this out with `dsl.ParallelFor` over
 the assessments (`evaluate`, `probe`): a ParallelFor body runs the same task for every item, so one component
 serves both, picking the stage's run function by the item; each item carries its own config section, so each
 assessment's cache key depends only on its own section."""

@@ -1,4 +1,4 @@
-"""Step 6: export the reward model to ONNX (parity-checked against PyTorch) for the scoring endpoint."""
+"""Step 7: export the reward model to ONNX (parity-checked against PyTorch) for the scoring endpoint."""
 
 from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
 

@@ -1,4 +1,4 @@
-"""Step 3: the base policy (a small causal LM trained on the dataset's prompt -> response pairs)."""
+"""Step 2: the base policy (a small causal LM trained on the dataset's prompt -> response pairs)."""
 
 from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
 

@@ -1,4 +1,4 @@
-"""Steps 7-8: the promotion gate on the evaluation and probe results, then registration in MLflow; only the branch
+"""Step 8: the promotion gate on the evaluation and probe results, then registration in MLflow; only the branch
 where the gates pass promotes to `champion`."""
 
 from typing import List, NamedTuple

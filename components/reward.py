@@ -1,4 +1,4 @@
-"""Step 2: train and evaluate the four-head reward model."""
+"""Step 4: train and evaluate the four-head reward model."""
 
 from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
 

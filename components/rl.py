@@ -1,4 +1,4 @@
-"""Step 4: RL fine-tuning of the base policy against the reward model under a KL leash."""
+"""Step 5: RL fine-tuning of the base policy against the reward model under a KL leash."""
 
 from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
 
