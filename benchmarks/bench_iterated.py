@@ -24,10 +24,24 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_contrast import REPO, cli  # noqa: E402  (the same subprocess runner)
+from bench_contrast import REPO  # noqa: E402
+
+
+def run(config: str, outputs: Path, done: Path, *args: str) -> float | None:
+    """Seconds of one CLI step (its stdout is not read: TRL prints its logs there), or None when `done` exists
+    already (a rerun after an interruption reuses the finished steps)."""
+    if done.exists():
+        print(f"(reusing {done})", flush=True)
+        return None
+    start = time.time()
+    cmd = [sys.executable, "-m", "saferlhf.cli", "--config", config, "--output-root", str(outputs), *args]
+    print("$ saferlhf", " ".join(cmd[3:]), flush=True)
+    subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    return round(time.time() - start, 1)
 
 NATURAL = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"  # SmolLM2's template default
 
@@ -59,10 +73,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     out: dict = {"seconds": {}}
     answers = work / "rl_answers.csv"
-    out["seconds"]["answers"], out["answers"] = cli(
-        args.config, root, "data", "contrast", "--enabled", "--model-path", str(root / "models" / "rl_policy"),
-        "--data-path", str(root / "data" / "safety_labels.csv"), "--output-path", str(answers),
-        "--compliance-system", args.natural_system)
+    out["seconds"]["answers"] = run(
+        args.config, root, answers, "data", "contrast", "--enabled",
+        "--model-path", str(root / "models" / "rl_policy"), "--data-path", str(root / "data" / "safety_labels.csv"),
+        "--output-path", str(answers), "--compliance-system", args.natural_system)
     first = pd.read_csv(root / "contrast" / "safety_labels_contrast.csv", keep_default_na=False)
     new = pd.read_csv(answers, keep_default_na=False)
     new = new[new["source"] == "policy"].assign(id=lambda f: "r2-" + f["id"].astype(str))
@@ -70,14 +84,14 @@ def main() -> None:
     pd.concat([first, new], ignore_index=True).to_csv(labels, index=False)
     out["rows"] = {"first_round": int((first["source"] == "policy").sum()), "second_round": int(len(new))}
     reward = work / "reward_model"
-    out["seconds"]["reward"], _ = cli(args.config, root, "reward", "train", "--data-path", str(labels),
-                                      "--output-dir", str(reward))
+    out["seconds"]["reward"] = run(args.config, root, reward / "metrics.json", "reward", "train",
+                                   "--data-path", str(labels), "--output-dir", str(reward))
     rl = work / "rl_policy"
-    out["seconds"]["rl"], _ = cli(args.config, root, "policy", "train-rl", "--reward-model-path", str(reward),
-                                  "--output-dir", str(rl))
+    out["seconds"]["rl"] = run(args.config, root, rl / "rl_summary.json", "policy", "train-rl",
+                               "--reward-model-path", str(reward), "--output-dir", str(rl))
     ev = work / "evaluation_results"
-    out["seconds"]["evaluate"], _ = cli(args.config, root, "evaluate", "--rl-policy-path", str(rl),
-                                        "--output-dir", str(ev))  # judged by the pipeline's reward model
+    out["seconds"]["evaluate"] = run(args.config, root, ev / "evaluation_results.json", "evaluate",
+                                     "--rl-policy-path", str(rl), "--output-dir", str(ev))  # the pipeline's judge
     view = work / "view"
     for name, src in (("data", root / "data"), ("models/base_policy", root / "models" / "base_policy"),
                       ("models/rl_policy", rl), ("evaluation_results", ev)):
