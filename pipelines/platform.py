@@ -8,7 +8,8 @@ has laid out its recipe, so a new step gets them without an edit here:
   neither can set is listed in docs/cluster.md;
 - GPU steps (those requesting accelerators): tolerations and a node selector resolved at run time by a small
   `gpu-placement` step, empty when `gpus` = 0;
-- `mount_prediction_log`: the scorer's prediction-log PVC, for the monitor step.
+- `mount_prediction_log`: the scorer's prediction-log PVC, for the monitor step;
+- `mount_trainjob_volume`: the ReadWriteMany PVC a step that runs as a TrainJob shares with the TrainJob's nodes.
 
 Names default to saferlhf.pipeline.platform's (which manifests/ creates); `saferlhf pipeline compile
 --config-map/--secret` compiles for other names (`build`)."""
@@ -32,9 +33,20 @@ from saferlhf.pipeline import platform as names
 class Platform:
     config_map: str = names.CONFIG_MAP
     secret: str = names.SECRET
+    # The training steps' TrainJob variants (a dsl.If/Else on trainjob_nodes, joined by dsl.OneOf). False for
+    # kfp.local runs (LOCAL): kfp.local 2.17 cannot resolve a dsl.OneOf of artifacts ("Expected 1 artifact in
+    # ArtifactSelectorSpec. Got: 2") and has no cluster to run a TrainJob on; its training steps are the in-pod
+    # tasks of the compiled spec, under the same names.
+    trainjob: bool = True
 
 
 _current = Platform()
+LOCAL = Platform(trainjob=False)
+
+
+def current() -> Platform:
+    """The settings the pipeline being built uses."""
+    return _current
 
 
 @contextlib.contextmanager
@@ -88,3 +100,11 @@ def mount_prediction_log(task: dsl.PipelineTask, pvc_name) -> dsl.PipelineTask:
     """Mount the scorer's prediction-log PVC (`pvc_name`: a pipeline parameter) where the monitor reads it.
     kfp-kubernetes has no readOnly for PVC mounts: the step only reads, but the mount is writable."""
     return kubernetes.mount_pvc(task, pvc_name=pvc_name, mount_path=names.PREDICTION_LOG_MOUNT)
+
+
+def mount_trainjob_volume(task: dsl.PipelineTask, pvc_name) -> dsl.PipelineTask:
+    """Mount the `trainjob_pvc` parameter's PVC where the TrainJob's nodes mount it too (names.TRAINJOB_MOUNT,
+    which saferlhf.pipeline.trainjob writes into the TrainJob's runtimePatches). Only on the TrainJob variant of a
+    step, inside the pipeline's trainjob branch: KFP resolves a parameter's claim name when it starts the pod, and
+    an empty name (the in-pod default) would fail that pod instead of mounting nothing."""
+    return kubernetes.mount_pvc(task, pvc_name=pvc_name, mount_path=names.TRAINJOB_MOUNT)

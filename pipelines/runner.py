@@ -151,7 +151,8 @@ def run_local(config_text: str, params: dict, layout: Layout, parent_run=context
         warnings.simplefilter("ignore")
         try:
             with quiet:
-                task = spec.func(**{"config": config_text, "code_version": source_hash(), **params})
+                task = platform.build(spec.func, platform.LOCAL)(
+                    **{"config": config_text, "code_version": source_hash(), **params})
         except RuntimeError as e:
             raise _failure(str(e), _run_dir(root, started, spec.name), None if stream else log_file) from None
     run_dir = _run_dir(root, started, spec.name)

@@ -144,6 +144,8 @@ PLUMBING = {
     "promotion-gate": Resources("250m", "1", "1Gi", "2Gi"),
     "resolve-monitor-config": Resources("250m", "1", "512Mi", "1Gi"),
     "gpu-placement": Resources("100m", "500m", "256Mi", "512Mi"),  # pipelines/platform.py: GPU steps' tolerations
+    # a training step run as a TrainJob: it copies artifacts to and from the shared volume and waits; the nodes train
+    "trainjob-launch": Resources("250m", "1", "1Gi", "2Gi"),
 }
 
 

@@ -2,7 +2,7 @@
 its reason.
 
 Why the REST API and not the `kubeflow` SDK's TrainerClient: the SDK is not in this project's lock, and the
-launcher needs only five calls, each listed in manifests/base/trainjob-rbac.yaml (the Role allows exactly these):
+launcher needs only five calls, each listed in manifests/pipeline/trainjob-rbac.yaml (the Role allows exactly these):
 create/get/delete `trainjobs`, list `pods` (the job's node-0 pod), get `pods/log`. In a pod it authenticates
 with the service account's token and CA (`from_cluster`). Bounded: every wait has a deadline."""
 
@@ -76,6 +76,15 @@ class KubeAPI:
             reason = getattr(e, "reason", e)
             raise UserError(f"Kubernetes API {self.server} unreachable ({reason})") from None
         return data if raw else json.loads(data or "{}")
+
+
+def pod_namespace() -> str:
+    """The namespace of the pod this runs in (its service account's mount): where its PVCs, and so its TrainJobs,
+    are."""
+    path = SA_DIR / "namespace"
+    if not path.is_file():
+        raise UserError(f"not in a Kubernetes pod (no {path}); name the TrainJob's namespace")
+    return path.read_text().strip()
 
 
 def _jobs_path(namespace: str, name: str = "") -> str:

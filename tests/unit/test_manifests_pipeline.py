@@ -143,3 +143,31 @@ def test_pipeline_runner_needs_no_read_of_the_step_env(rendered, overlay):
     named = {n for rule in role["rules"] for n in rule.get("resourceNames", [])}
     assert not {platform.CONFIG_MAP, platform.SECRET, platform.PREDICTION_LOG_PVC} & named
     assert not any("persistentvolumeclaims" in rule["resources"] for rule in role["rules"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_trainjob_nodes_reach_each_other_and_only_each_other(rendered, overlay):
+    """Under the default-deny policy, a multi-node TrainJob's nodes must reach each other (rendezvous, NCCL on run-
+    time ports): one policy admits pods with the label the TrainJob body puts on its node pods, from those alone."""
+    from saferlhf.trainjob import NODE_LABEL, trainjob_body
+
+    pol = one(rendered[overlay], "NetworkPolicy", "saferlhf-trainjob-nodes")
+    selector = {NODE_LABEL: "true"}
+    assert pol["spec"]["podSelector"] == {"matchLabels": selector}
+    assert pol["spec"]["ingress"] == [{"from": [{"podSelector": {"matchLabels": selector}}]}]
+    body = trainjob_body("train-rl", "x", "img", "/s/c.yaml", "/s", num_nodes=2, pvc="rwx", mount_path="/s")
+    pod = body["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
+    assert pod["template"]["spec"]["template"]["metadata"]["labels"] == selector
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS + ("pipeline-namespace",))
+def test_pipeline_runner_may_launch_trainjobs_where_it_runs(rendered, overlay):
+    """The TrainJob goes to the step's own namespace (beside the PVC): the launcher's Role is bound to the runner
+    there, in the app's namespace and in a profile namespace alike."""
+    role = one(rendered[overlay], "Role", "saferlhf-trainjob-launcher")
+    binding = one(rendered[overlay], "RoleBinding", "saferlhf-trainjob-launcher")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    (subject,) = binding["subjects"]
+    assert subject["name"] == "saferlhf-pipeline-runner"
+    runner = one(rendered[overlay], "ServiceAccount", "saferlhf-pipeline-runner")
+    assert subject["namespace"] == runner["metadata"]["namespace"]

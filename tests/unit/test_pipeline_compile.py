@@ -23,6 +23,9 @@ from tests.conftest import REPO
 COMPILED = REPO / "pipelines" / "saferlhf_pipeline.yaml"
 MONITOR_COMPILED = REPO / "pipelines" / "monitor_pipeline.yaml"
 TRAINING_STEPS = tuple(s.name for s in pipeline_stages() if s.resources.gpu)  # the steps that take `gpus`
+# their TrainJob variants (the dsl.Else branch of trainjob_nodes; KFP names a component's second task `<name>-2`)
+TRAINJOB_STEPS = tuple(f"{s}-2" for s in TRAINING_STEPS)
+TRAINJOB_PARAMS = {"trainjob_nodes": 0, "trainjob_gpus_per_node": 0, "trainjob_pvc": "", "trainjob_keep": False}
 STEPS = {s.name: s for s in pipeline_stages()}
 
 
@@ -75,7 +78,8 @@ def test_every_step_has_resources_retries_and_caching(spec):
         if comp.WhichOneof("implementation") != "executor_label":
             continue
         assert task.caching_options.enable_cache, name
-        assert task.retry_policy.max_retry_count >= 1, name
+        # a TrainJob variant is not retried: its runtime restarted the nodes already; a retry reruns all of them
+        assert (task.retry_policy.max_retry_count >= 1) == (name not in TRAINJOB_STEPS), name
         container = executors[comp.executor_label].struct_value.fields["container"].struct_value.fields
         resources = container["resources"].struct_value.fields
         for key in ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"):
@@ -131,9 +135,65 @@ def test_config_step_emits_one_section_per_stage(spec):
     assert set(comp.output_definitions.parameters) == {s.section for s in STEPS.values()}
     pipeline_params = set(spec.root.input_definitions.parameters)
     assert set(PARAM_FIELDS) | {"seed", "config", "overrides", "code_version", "gpus", "gpu_tolerations",
-                                "gpu_node_selector"} == pipeline_params
+                                "gpu_node_selector", "trainjob_image", *TRAINJOB_PARAMS} == pipeline_params
     for section, field in (t for targets in PARAM_FIELDS.values() for t in targets):
         assert field in Config.model_fields[section].annotation.model_fields, (section, field)
+
+
+def _platform(path: Path = COMPILED) -> dict:
+    return list(yaml.safe_load_all(path.read_text()))[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def test_training_steps_run_in_pod_by_default_or_as_trainjobs_with_the_shared_volume(spec):
+    """trainjob_nodes 0 (the default) takes the in-pod branch: train-reward/train-rl as before (GPUs, no volume);
+    >= 1 the other: the same components told to launch a TrainJob, the PVC mounted where the nodes mount it, no
+    GPUs on the launching pod. Downstream steps read whichever branch ran (dsl.OneOf)."""
+    from saferlhf.pipeline.platform import TRAINJOB_MOUNT
+
+    params = spec.root.input_definitions.parameters
+    for name, default in TRAINJOB_PARAMS.items():
+        value = json_format.MessageToDict(params[name].default_value)
+        assert value == default, (name, value)
+    assert json_format.MessageToDict(params["trainjob_image"].default_value).startswith("saferlhf:")
+    branches = [c for c in spec.components.values() if c.WhichOneof("implementation") == "dag"
+                and set(c.dag.tasks) == {"condition-2", "condition-3"}]
+    (group,) = branches
+    conds = {t: group.dag.tasks[t].trigger_policy.condition for t in ("condition-2", "condition-3")}
+    assert conds["condition-2"] == "int(inputs.parameter_values['pipelinechannel--trainjob_nodes']) < 1"
+    assert conds["condition-3"] == f"!({conds['condition-2']})"
+    assert set(spec.components["comp-condition-2"].dag.tasks) == set(TRAINING_STEPS)  # in-pod: the plain names
+    assert set(spec.components["comp-condition-3"].dag.tasks) == set(TRAINJOB_STEPS)
+    executors = _platform()
+    for pod, job in zip(TRAINING_STEPS, TRAINJOB_STEPS):
+        assert "pvcMount" not in executors[f"exec-{pod}"] and "tolerations" in executors[f"exec-{pod}"]
+        (mount,) = executors[f"exec-{job}"]["pvcMount"]
+        assert mount["mountPath"] == TRAINJOB_MOUNT
+        assert mount["pvcNameParameter"] == {"componentInputParameter": "pipelinechannel--trainjob_pvc"}
+        assert "tolerations" not in executors[f"exec-{job}"]  # the launcher takes no GPU node
+        task = spec.components["comp-condition-3"].dag.tasks[job]
+        passed = {k: v.component_input_parameter for k, v in task.inputs.parameters.items()}
+        assert {k: f"pipelinechannel--{k}" for k in (*TRAINJOB_PARAMS, "trainjob_image")}.items() <= passed.items()
+        in_pod = spec.components["comp-condition-2"].dag.tasks[pod].inputs.parameters
+        assert not {k for k in in_pod if k.startswith("trainjob_")}  # the component's defaults: in-pod
+    # downstream reads the branch that ran: the group outputs each model from both branches
+    picked = {tuple(sorted((s.producer_subtask, s.output_artifact_key) for s in out.artifact_selectors))
+              for out in group.dag.outputs.artifacts.values()}
+    assert picked == {(("condition-2", f"pipelinechannel--{pod}-{art}"),
+                       ("condition-3", f"pipelinechannel--{job}-{art}"))
+                      for pod, job, art in zip(TRAINING_STEPS, TRAINJOB_STEPS, ("reward_model", "rl_policy"))}
+
+
+def test_local_runs_build_the_in_pod_steps_alone():
+    """kfp.local cannot resolve a dsl.OneOf of artifacts: `pipeline run` builds the pipeline without the TrainJob
+    branch (platform.LOCAL), its training steps the in-pod tasks under the same names, every parameter kept."""
+    from pipelines import platform
+    from pipelines.saferlhf_pipeline import saferlhf_pipeline
+
+    local = platform.build(saferlhf_pipeline, platform.LOCAL).pipeline_spec
+    assert set(TRAINING_STEPS) <= set(local.root.dag.tasks)
+    assert not any(t.startswith("train-") and t.endswith("-2") for t in all_tasks(local))
+    assert set(local.root.input_definitions.parameters) == set(saferlhf_pipeline.pipeline_spec.root.input_definitions
+                                                               .parameters)
 
 
 def test_monitor_spec_reads_like_the_recipe():
@@ -160,8 +220,8 @@ def test_monitor_spec_reads_like_the_recipe():
 
 
 def test_gpu_image_goes_to_the_gpu_steps_only(tmp_path: Path):
-    """SAFERLHF_GPU_IMAGE at compile time: the steps that take `gpus` run on the CUDA image, every other on the CPU
-    one (unset, the default, is the checked-in YAML: test_compiled_yaml_is_not_stale)."""
+    """SAFERLHF_GPU_IMAGE at compile time: the steps that take `gpus` (and their TrainJob variants) run on the CUDA
+    image, every other on the CPU one (unset, the default, is the checked-in YAML: test_compiled_yaml_is_not_stale)."""
     env = {k: v for k, v in os.environ.items() if k != "SAFERLHF_IMAGE"} | {"SAFERLHF_GPU_IMAGE": "saferlhf-gpu:t"}
     subprocess.run([str(REPO / ".venv/bin/saferlhf"), "pipeline", "compile", "-o", str(tmp_path)], cwd=REPO,
                    env=env, check=True, capture_output=True, text=True, timeout=120)
@@ -173,5 +233,9 @@ def test_gpu_image_goes_to_the_gpu_steps_only(tmp_path: Path):
         if comp.WhichOneof("implementation") == "executor_label":
             container = executors[comp.executor_label].struct_value.fields["container"].struct_value.fields
             images[name] = container["image"].string_value
-    assert TRAINING_STEPS and all(images[s] == "saferlhf-gpu:t" for s in TRAINING_STEPS), images
-    assert all(img.startswith("saferlhf:") for s, img in images.items() if s not in TRAINING_STEPS), images
+    # a TrainJob variant is the same component (a component has one image), and its nodes default to that image
+    gpu_steps = TRAINING_STEPS + TRAINJOB_STEPS
+    assert TRAINING_STEPS and all(images[s] == "saferlhf-gpu:t" for s in gpu_steps), images
+    assert all(img.startswith("saferlhf:") for s, img in images.items() if s not in gpu_steps), images
+    default = spec.root.input_definitions.parameters["trainjob_image"].default_value.string_value
+    assert default == "saferlhf-gpu:t"

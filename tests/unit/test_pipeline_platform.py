@@ -83,17 +83,22 @@ def test_gpu_placement_only_on_steps_that_request_gpus(compiled):
         if label not in gpu:
             assert not cfg.tolerations and not cfg.HasField("node_selector"), label
             continue
+        # the training steps sit in the in-pod branch (a nested DAG): gpu-placement's outputs reach them as the
+        # branch's inputs, which the branch group takes from gpu-placement (below)
         (tol,) = cfg.tolerations
-        assert tol.toleration_json.task_output_parameter.producer_task == "gpu-placement"
-        assert tol.toleration_json.task_output_parameter.output_parameter_key == "tolerations"
-        sel = cfg.node_selector.node_selector_json.task_output_parameter
-        assert (sel.producer_task, sel.output_parameter_key) == ("gpu-placement", "node_selector")
+        assert tol.toleration_json.component_input_parameter == "pipelinechannel--gpu-placement-tolerations"
+        sel = cfg.node_selector.node_selector_json
+        assert sel.component_input_parameter == "pipelinechannel--gpu-placement-node_selector"
     if name == "saferlhf":
         place = spec.root.dag.tasks["gpu-placement"]
         wired = {k: v.component_input_parameter for k, v in place.inputs.parameters.items()}
         assert wired == {"gpus": "gpus", "tolerations": "gpu_tolerations", "node_selector": "gpu_node_selector"}
-        for step in ("train-reward", "train-rl"):
-            assert "gpu-placement" in spec.root.dag.tasks[step].dependent_tasks
+        (group,) = [t for t in spec.root.dag.tasks.values() if "pipelinechannel--gpu-placement-tolerations"
+                    in t.inputs.parameters]
+        assert "gpu-placement" in group.dependent_tasks
+        for key in ("tolerations", "node_selector"):
+            out = group.inputs.parameters[f"pipelinechannel--gpu-placement-{key}"].task_output_parameter
+            assert (out.producer_task, out.output_parameter_key) == ("gpu-placement", key)
         defaults = spec.root.input_definitions.parameters
         assert list(defaults["gpu_tolerations"].default_value.list_value.values[0].string_value.split(":")) == \
             ["nvidia.com/gpu", "NoSchedule"]
@@ -102,8 +107,9 @@ def test_gpu_placement_only_on_steps_that_request_gpus(compiled):
 def test_monitor_step_mounts_the_prediction_log_where_it_reads(compiled):
     name, spec, k8s = compiled
     mounted = {label: list(cfg.pvc_mount) for label, cfg in k8s.items() if cfg.pvc_mount}
-    if name != "monitor":
-        assert not mounted
+    if name != "monitor":  # only the TrainJob variants mount a volume (test_pipeline_compile.py checks which)
+        assert set(mounted) == {"exec-train-reward-2", "exec-train-rl-2"}
+        assert all(m.mount_path == platform.TRAINJOB_MOUNT for ms in mounted.values() for m in ms)
         return
     (mount,) = mounted.pop("exec-monitor-drift")
     assert not mounted

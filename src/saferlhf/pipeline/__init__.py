@@ -4,9 +4,10 @@ every KFP component calls (`steps`), and publishing a local run into the seed's 
 
 from saferlhf.pipeline.config import monitor_payload, parse_params, resolve_config, section_payloads, source_hash
 from saferlhf.pipeline.publish import PUBLISH, publish, summary_rows
+from saferlhf.pipeline.trainjob import trainjob_settings
 from saferlhf.pipeline.steps import (ASSESSMENTS, DriftDetected, component_step, gate_step, monitor_step,
                                      register_step, run_stage)
 
 __all__ = ["ASSESSMENTS", "PUBLISH", "DriftDetected", "component_step", "gate_step", "monitor_payload", "monitor_step",
            "parse_params", "publish", "register_step", "resolve_config", "run_stage", "section_payloads", "source_hash",
-           "summary_rows"]
+           "summary_rows", "trainjob_settings"]

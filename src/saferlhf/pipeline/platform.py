@@ -1,8 +1,9 @@
 """What the compiled pipelines expect of the Kubernetes namespace they run in, in one place: the ConfigMap and
-Secret their steps take MLflow settings from, the user they run as, the prediction-log volume, the GPU placement
-defaults. `pipelines/platform.py` writes these into the compiled platform spec (kfp-kubernetes) and `manifests/`
-creates them; tests keep the three in step. Plus the in-pod guard: a step inside a KFP pod without a tracking URI
-stops at once instead of registering into a scratch SQLite file that the pod then deletes. No kfp here."""
+Secret their steps take MLflow settings from, the user they run as, the prediction-log volume, the TrainJob shared
+volume's mount, the GPU placement defaults. `pipelines/platform.py` writes these into the compiled platform spec
+(kfp-kubernetes) and `manifests/` creates them; tests keep the three in step. Plus the in-pod guard: a step inside a
+KFP pod without a tracking URI stops at once instead of registering into a scratch SQLite file that the pod then
+deletes. No kfp here."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ CONFIG_MAP_NAME_ENV = "SAFERLHF_PIPELINE_CONFIGMAP"
 RUN_AS_USER = RUN_AS_GROUP = 10001  # the image's user (Dockerfile), as in every manifest
 PREDICTION_LOG_PVC = "saferlhf-prediction-logs"  # the scorer's log volume (manifests/base/scorer.yaml)
 PREDICTION_LOG_MOUNT = "/var/log/saferlhf/predictions"  # where the scorer writes it and the monitor reads it
+# Where a step that runs as a TrainJob and every node of that TrainJob mount the shared ReadWriteMany PVC (the
+# `trainjob_pvc` pipeline parameter): the same path on both sides, so the config and Layout paths mean the same.
+TRAINJOB_MOUNT = "/mnt/saferlhf-shared"
 
 # Tolerations of the GPU steps, in `kubectl taint` syntax (key[=value]:effect; no value = operator Exists): the taint
 # GPU node pools commonly carry (GKE, AKS GPU pools; the NVIDIA GPU operator's docs). Strings, not mappings, so the

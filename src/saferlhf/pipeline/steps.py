@@ -20,6 +20,7 @@ from saferlhf.artifacts import Layout
 from saferlhf.io import hardlink_or_copy, write_json, write_text
 from saferlhf.pipeline.config import stage_config
 from saferlhf.pipeline.platform import require_tracking_uri
+from saferlhf.pipeline.trainjob import TrainJobSettings
 from saferlhf.results import StageResult
 from saferlhf.stages import ASSESS_PARALLELISM, ASSESSMENTS, STAGE, place_of
 
@@ -84,29 +85,34 @@ def share_cpus(step: str) -> int | None:
     return threads
 
 
-def run_stage(payload: str, step: str, inputs: dict[str, str], outputs: dict[str, str], scratch: str) -> StageResult:
+def run_stage(payload: str, step: str, inputs: dict[str, str], outputs: dict[str, str], scratch: str,
+              trainjob: TrainJobSettings | None = None) -> StageResult:
     """Run one stage inside a KFP component: `step` names it in the stage table; `inputs` and `outputs` map Layout
-    places (`data_dir`, `reward_model`, ...) to artifact paths. Returns its typed result, paths moved."""
+    places (`data_dir`, `reward_model`, ...) to artifact paths. Returns its typed result, paths moved.
+    `trainjob`: run it as a Kubeflow Trainer TrainJob (saferlhf.pipeline.trainjob), the Layout on its shared
+    volume instead of `scratch`."""
     section, cfg, tracking = stage_config(payload)
     stage = STAGE[step]
     # on a cluster, a step without MLflow stops here, not after its work (registry: a scratch SQLite file, lost)
     require_tracking_uri(tracking.tracking_uri, section)
-    root = Path(scratch)
+    root = trainjob.root if trainjob else Path(scratch)
     if root.exists():
         shutil.rmtree(root)  # a retried attempt starts clean
     layout = Layout(root)
-    for attr, path in inputs.items():
-        _link_tree(Path(path), getattr(layout, attr))
-    share_cpus(step)
     try:
-        fn = stage.run_fn()
-    except (ImportError, AttributeError) as e:
-        raise RuntimeError(f"stage {section!r}: {stage.run} is not available in this saferlhf version ({e})") from None
-    log.info("stage %s: %s", step, stage.run)
-    from saferlhf.provenance import recorded
+        for attr, path in inputs.items():
+            _link_tree(Path(path), getattr(layout, attr))
+        share_cpus(step)
+        fn = _stage_fn(stage, trainjob, Path(scratch))
+        log.info("stage %s: %s%s", step, stage.run, f" as TrainJob {trainjob.name}" if trainjob else "")
+        from saferlhf.provenance import recorded
 
-    with recorded(stage, cfg, layout):  # its record goes into the report before the outputs move out of scratch
-        result = fn(cfg, layout)
+        with recorded(stage, cfg, layout):  # its record goes into the report before the outputs move out of scratch
+            result = fn(cfg, layout)
+    except BaseException:
+        if trainjob and not trainjob.keep:  # the shared volume outlives the pod: leave nothing there
+            shutil.rmtree(root, ignore_errors=True)
+        raise
     if stage.tracking == "stage" and (tracking.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
         # like the CLI: log to MLflow when the run has a tracking server or file (the YAML's registry.tracking_uri;
         # else the env: the local `pipeline run` points MLFLOW_TRACKING_URI at outputs/mlflow.db, a cluster pod's
@@ -124,6 +130,21 @@ def run_stage(payload: str, step: str, inputs: dict[str, str], outputs: dict[str
     return type(result).model_validate(moved)
 
 
+def _stage_fn(stage, trainjob: TrainJobSettings | None, scratch: Path):
+    """`fn(cfg, layout)`: the stage's own run function, or its launch as a TrainJob (node 0's log kept beside the
+    step's scratch folder, on the pod's disk: the shared folder is removed once the outputs moved)."""
+    if trainjob is not None:
+        from saferlhf.pipeline.trainjob import launch
+
+        log_file = scratch.with_name(f"{trainjob.name}-node0.log")
+        return lambda cfg, layout: launch(trainjob, stage, cfg, layout, log_file)
+    try:
+        return stage.run_fn()
+    except (ImportError, AttributeError) as e:
+        raise RuntimeError(f"stage {stage.section!r}: {stage.run} is not available in this saferlhf version "
+                           f"({e})") from None
+
+
 @contextlib.contextmanager
 def error_note(task_dir: Path):
     """A failure inside leaves `error.txt` (its first line) in the task folder, for `saferlhf pipeline run` to quote."""
@@ -135,14 +156,14 @@ def error_note(task_dir: Path):
 
 
 def component_step(payload: str, step: str, artifacts: dict[str, str], metrics: Any, report: str,
-                   fmt: str = "html") -> StageResult:
+                   fmt: str = "html", trainjob: TrainJobSettings | None = None) -> StageResult:
     """A whole component body: run the step's stage on its artifacts (name -> path), log its headline metrics,
     write its report. A failure leaves `error.txt` (one line) in the task folder, which `saferlhf pipeline run`
-    quotes when it names the failed step."""
+    quotes when it names the failed step. `trainjob`: see run_stage."""
     inputs, outputs = step_io(step, artifacts)
     task_dir = Path(report).parent
     with error_note(task_dir):
-        result = run_stage(payload, step, inputs, outputs, str(task_dir / "layout"))
+        result = run_stage(payload, step, inputs, outputs, str(task_dir / "layout"), trainjob)
     log_metrics(metrics, result.headline())
     write_report(report, STAGE[step].title, result.headline(), list(outputs.values()), fmt)
     return result
