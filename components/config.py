@@ -9,8 +9,8 @@ from components._common import component
 def resolve_config(config: str, overrides: dict, code_version: str, seed: int, reward_epochs: int,
                    policy_epochs: int, rl_steps: int, objective: str, target_kl: float, min_unsafe_reduction: float,
                    max_over_refusal_increase: float, max_probe_risk: float) -> NamedTuple(
-        "Sections", [("data", str), ("policy", str), ("contrast", str), ("reward", str), ("rl", str), ("evaluate", str), ("probe", str),
-                     ("export", str), ("registry", str)]):
+        "Sections", [("data", str), ("policy", str), ("contrast", str), ("reward", str), ("rl", str),
+                     ("evaluate", str), ("probe", str), ("export", str), ("registry", str)]):
     """Validate the config once, up front; each stage gets only its own section (so its cache key changes only
     when its section or the code changes)."""
     from collections import namedtuple
