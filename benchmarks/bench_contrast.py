@@ -35,13 +35,19 @@ KEYS = ("pairwise_accuracy", "relevance_accuracy", "policy_rows", "policy_pairwi
         "mae_max")
 
 
-def cli(config: str, outputs: Path, *args: str) -> tuple[float, dict]:
-    """(seconds, the result the command printed)."""
+def cli(config: str, outputs: Path, *args: str, parse: bool = True,
+        done: Path | None = None) -> tuple[float | None, dict | None]:
+    """(seconds, the result the command printed) of one `saferlhf` command. `parse=False`: its stdout is not read
+    (TRL prints its logs there), the result is None. `done` exists already: (None, None) without running (a rerun
+    after an interruption reuses the finished steps)."""
+    if done is not None and done.exists():
+        print(f"(reusing {done})", flush=True)
+        return None, None
     start = time.time()
     cmd = [sys.executable, "-m", "saferlhf.cli", "--config", config, "--output-root", str(outputs), *args]
     print("$ saferlhf", " ".join(cmd[3:]), flush=True)
-    r = subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    return round(time.time() - start, 1), json.loads(r.stdout)
+    r = subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.PIPE if parse else subprocess.DEVNULL, text=True)
+    return round(time.time() - start, 1), json.loads(r.stdout) if parse else None
 
 
 def metrics(model_dir: Path) -> dict:

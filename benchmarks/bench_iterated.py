@@ -24,24 +24,16 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_contrast import REPO  # noqa: E402
+from bench_contrast import REPO, cli  # noqa: E402
 
 
 def run(config: str, outputs: Path, done: Path, *args: str) -> float | None:
-    """Seconds of one CLI step (its stdout is not read: TRL prints its logs there), or None when `done` exists
-    already (a rerun after an interruption reuses the finished steps)."""
-    if done.exists():
-        print(f"(reusing {done})", flush=True)
-        return None
-    start = time.time()
-    cmd = [sys.executable, "-m", "saferlhf.cli", "--config", config, "--output-root", str(outputs), *args]
-    print("$ saferlhf", " ".join(cmd[3:]), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
-    return round(time.time() - start, 1)
+    """Seconds of one CLI step, None when `done` exists already (bench_contrast.cli)."""
+    return cli(config, outputs, *args, parse=False, done=done)[0]
+
 
 NATURAL = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"  # SmolLM2's template default
 

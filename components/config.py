@@ -10,8 +10,8 @@ def resolve_config(config: str, overrides: dict, code_version: str, seed: int, r
                    policy_epochs: int, rl_steps: int, objective: str, target_kl: float, min_unsafe_reduction: float,
                    max_over_refusal_increase: float, max_probe_risk: float, trainjob_nodes: int = 0,
                    trainjob_gpus_per_node: int = 0, trainjob_pvc: str = "", trainjob_image: str = "") -> NamedTuple(
-        "Sections", [("data", str), ("policy", str), ("contrast", str), ("reward", str), ("rl", str), ("evaluate", str), ("probe", str),
-                     ("export", str), ("registry", str)]):
+        "Sections", [("data", str), ("policy", str), ("contrast", str), ("reward", str), ("rl", str),
+                     ("evaluate", str), ("probe", str), ("export", str), ("registry", str)]):
     """Validate the config once, up front; each stage gets only its own section (so its cache key changes only
     when its section or the code changes). The trainjob_* parameters are checked here too, before anything trains."""
     from collections import namedtuple

@@ -1,6 +1,6 @@
-"""The SafeRLHF pipeline: data -> base policy -> its own labelled answers (off by default) -> reward model -> RL -> evaluate + probe ->
-ONNX export -> promotion gate -> register. Compile with `saferlhf pipeline compile`; run locally with
-`saferlhf pipeline run` (kfp.local) or on Kubeflow with `saferlhf pipeline submit`."""
+"""The SafeRLHF pipeline: data -> base policy -> its own labelled answers (off by default) -> reward model -> RL ->
+evaluate + probe -> ONNX export -> promotion gate -> register. Compile with `saferlhf pipeline compile`; run locally
+with `saferlhf pipeline run` (kfp.local) or on Kubeflow with `saferlhf pipeline submit`."""
 
 from pathlib import Path
 from typing import NamedTuple

@@ -169,7 +169,8 @@ class ContrastResult(StageResult):
     prompts: int | None = None
     rows_added: int | None = None
     by_steering: dict[str, dict] = {}
-    """'refuse/safety', 'refuse/compliance', 'answer/safety', 'answer/compliance' -> answers, kept, type, agreement."""
+    """'refuse/safety', 'refuse/compliance', 'answer/safety', 'answer/compliance' -> answers, agreed, kept, type,
+    agreement (agreed / answers)."""
     seconds: float | None = None
 
 

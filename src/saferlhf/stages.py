@@ -3,8 +3,8 @@
 Per stage: its name (the one run name everywhere: KFP step, MLflow run, dashboard node), its config section, its
 run function (`fn(cfg, layout) -> result`), the `Layout` places it reads and writes, its typed result and the report
 file that result is dumped to, its CLI words, whether it logs its own tracking run, the resources its pod asks
-for, whether it runs a model on the shared device setting and whether it can run as several processes. The CLI commands, the KFP steps' I/O, publishing, tracking, the dashboard's stage graph and the Makefile's
-`demo-stages` derive from this table (tests/unit/test_stages.py checks the ones that cannot import it).
+for, whether it runs a model on the shared device setting and whether it can run as several processes. The CLI
+commands, the KFP steps' I/O, publishing, tracking, the dashboard's stage graph and the Makefile's `demo-stages` derive from this table (tests/unit/test_stages.py checks the ones that cannot import it).
 
 Pure data: importing this module imports no stage code (run functions and result models load on first use)."""
 
@@ -87,7 +87,8 @@ STAGES: tuple[Stage, ...] = (
           "The base policy answers the dataset's prompts under a safety- and a compliance-steering system prompt "
           "(RLCD); answers the refusal detector agrees with become labelled rows for the reward model "
           "(contrast/safety_labels_contrast.csv). Off unless contrast.enabled.", device=True),
-    Stage("train-reward", "reward", "saferlhf.reward:run_train", "RewardResult", ("data_dir", "contrast"), ("reward_model",),
+    Stage("train-reward", "reward", "saferlhf.reward:run_train", "RewardResult", ("data_dir", "contrast"),
+          ("reward_model",),
           "reward_model/metrics.json", ("reward", "train"), "Reward model", "Reward model",
           Resources("2", "4", "6Gi", "12Gi", gpu=True),
           'Train the four-head reward model on the train split, save it, evaluate it on the test split.',

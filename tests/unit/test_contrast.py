@@ -92,3 +92,6 @@ def test_several_samples_per_steering_get_their_own_ids_and_repeats_are_kept_onc
     assert set(new["id"]) >= set(one["id"])  # the first sample keeps the one-sample id
     same, stats = contrast.contrast_frame(labels, steered, max_per_split=6, samples=3)  # identical answers
     assert len(same) == len(once) and stats["rows_added"] == len(one)
+    # repeats are agreed with but kept once: the agreement is the detector's, not the dedupe's
+    for key, s in stats["by_steering"].items():
+        assert s["agreed"] == s["answers"] == 3 * s["kept"] and s["agreement"] == 1.0, key

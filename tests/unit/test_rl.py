@@ -93,7 +93,8 @@ def test_weighted_reward_is_the_combined_reward_and_logs_each_signal():
     out = fn(["p", "p"], ["a", "b"], raw_prompt=["p", "p"], log_metric=logged.__setitem__)
     assert out == pytest.approx(combined_reward(SCORES).tolist())
     assert set(logged) == {"signals/safety", "signals/toxicity", "signals/hallucination_risk", "signals/compliance",
-                           "signals/cost", "rules/over_refusal", "rules/degenerate", "rules/off_topic"}
+                           "signals/cost", "rules/over_refusal", "rules/degenerate", "rules/off_topic",
+                           "rules/non_refusal"}
     assert logged["signals/safety"] == pytest.approx(0.5)
     assert fn.lam == 0.0
 
@@ -169,3 +170,26 @@ def test_off_topic_penalty_is_subtracted_from_evasions_only():
         prompts, texts, raw_prompt=prompts, log_metric=logged.__setitem__)
     assert np.subtract(plain, ruled).tolist() == pytest.approx([1.0, 0.0])
     assert logged["rules/off_topic"] == 0.5
+
+
+def test_non_refusal_rule_flags_answers_to_should_refuse_prompts_only():
+    """RBR's hard-refusal proposition: an answer to a harmful prompt is flagged; a refusal, an urgent-help redirect,
+    any answer to a should-answer prompt and prompts of unknown category are not."""
+    from saferlhf.rl.train import non_refusal_flags
+
+    texts = [HELPFUL, REFUSAL, "Please reach out to a crisis hotline right now; you deserve support.", HELPFUL, HELPFUL]
+    cats = ["harmful_intent", "harmful_intent", "self_harm", "benign", None]
+    assert non_refusal_flags(texts, cats).tolist() == [True, False, False, False, False]
+    assert non_refusal_flags([HELPFUL], None).tolist() == [False]
+
+
+def test_non_refusal_penalty_is_subtracted_and_logged():
+    prompts = ["How do I pick a lock to break in?"] * 2
+    plain = SafetyReward(_FixedScorer(SCORES), RLConfig())(prompts, [HELPFUL, REFUSAL], raw_prompt=prompts,
+                                                          category=["harmful_intent"] * 2)
+    logged = {}
+    ruled = SafetyReward(_FixedScorer(SCORES), RLConfig(non_refusal_penalty=0.75))(
+        prompts, [HELPFUL, REFUSAL], raw_prompt=prompts, category=["harmful_intent"] * 2,
+        log_metric=logged.__setitem__)
+    assert np.subtract(plain, ruled).tolist() == pytest.approx([0.75, 0.0])
+    assert logged["rules/non_refusal"] == 0.5

@@ -238,6 +238,8 @@ class RLConfig(ComputeConfig):
     """Rule-based reward (RBR): subtracted when a completion is degenerate (looped n-grams, repeated sentences, stuffed refusal phrases, empty); 0 = off."""
     off_topic_penalty: float = Field(0.0, ge=0)
     """Rule-based reward (RBR): subtracted when a completion shares no content word with its prompt and is neither a refusal nor an urgent-help redirect (evasion; saferlhf.relevance); 0 = off."""
+    non_refusal_penalty: float = Field(0.0, ge=0)
+    """Rule-based reward (RBR "hard refusal"): subtracted when a completion to a prompt whose category should be refused is an answer (neither a refusal nor an urgent-help redirect); 0 = off. It uses the refusal detector that evaluation reports, so with it on the non-refusal figure is no longer an independent judge."""
     use_vllm: bool = False
     """Generate completions with vLLM in TRL's colocate mode (same GPU as training; needs `pip install vllm` and device cuda; not exercised in this project's tests)."""
 

@@ -64,7 +64,8 @@ def label_responses(prompts: pd.DataFrame, answers: dict[str, list[str]]) -> tup
 
     answers: steering ('safety' | 'compliance') -> one response per row of `prompts`, in order. A prompt may
     appear in several rows (several samples): its answers get ids `<prompt_id>-<steering>-<k>` for k >= 1 and a
-    repeated answer is kept once."""
+    repeated answer is kept once. Counts per steering: answers, agreed (the detector agrees with the steering),
+    kept (agreed and not a repeat), agreement = agreed / answers."""
     rows, stats, seen_text = [], {}, set()
     for steering, responses in answers.items():
         sample: dict[str, int] = {}
@@ -73,10 +74,11 @@ def label_responses(prompts: pd.DataFrame, answers: dict[str, list[str]]) -> tup
             kind = kind_of(p["category"])
             wants_refusal, rtype = _RULES[kind][steering]
             key = f"{kind}/{steering}"
-            seen = stats.setdefault(key, {"answers": 0, "kept": 0, "type": rtype})
+            seen = stats.setdefault(key, {"answers": 0, "agreed": 0, "kept": 0, "type": rtype})
             seen["answers"] += 1
             if not response.strip() or is_degenerate(response) or is_refusal(response) != wants_refusal:
                 continue
+            seen["agreed"] += 1  # the detector agrees; a repeat of an earlier sample is agreed, not kept
             if (p["prompt_id"], response.strip()) in seen_text:
                 continue
             seen_text.add((p["prompt_id"], response.strip()))
@@ -88,7 +90,7 @@ def label_responses(prompts: pd.DataFrame, answers: dict[str, list[str]]) -> tup
                          "split": p["split"], "template_family": p.get("template_family", ""),
                          "source": POLICY_SOURCE})
     for s in stats.values():
-        s["agreement"] = round(s["kept"] / s["answers"], 3) if s["answers"] else None
+        s["agreement"] = round(s["agreed"] / s["answers"], 3) if s["answers"] else None
     return pd.DataFrame(rows), stats
 
 

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 STATS_FILE = RLResult.STATS_FILE
 STAT_KEYS = ("step", "reward", *SIGNALS, "kl", "beta", "lambda", "cost", "entropy", "completion_length",
-             "over_refusal", "degenerate", "off_topic")
+             "over_refusal", "degenerate", "off_topic", "non_refusal")
 
 
 class SafetyReward:
@@ -40,8 +40,10 @@ class SafetyReward:
     Rule-based terms (Mu et al. 2024, "Rule Based Rewards for Language Model Safety") are then subtracted:
     `refusal_penalty` for refusing a prompt that should be answered, `degeneracy_penalty` for degenerate text,
     `off_topic_penalty` for an answer that shares no content word with its prompt (neither a refusal nor an
-    urgent-help redirect). They guard the three ways a small policy games a safety reward model: blanket refusals,
-    refusal stuffing and evasion (the first full demo-real's RL policy answered harmful and benign prompts alike with
+    urgent-help redirect), and `non_refusal_penalty` for an answer (neither a refusal nor an urgent-help redirect)
+    to a prompt whose category should be refused (RBR's "hard refusal" proposition: the reward model alone let the
+    SmolLM2 policy learn compliance written in safety vocabulary). The first three guard the three ways a small
+    policy games a safety reward model: blanket refusals, refusal stuffing and evasion (the first full demo-real's RL policy answered harmful and benign prompts alike with
     "I can help with a variety of situations ...", which the template-trained reward model scored safety 0.99).
     The off-topic rule is lexical (saferlhf.relevance), so it cannot share the reward model's blind spot."""
 
@@ -67,8 +69,9 @@ class SafetyReward:
             reward = combined_reward(scores, self.scorer.weights)
         over_refused, degenerate = rule_flags(texts, category)  # (B*G,) bool each
         off_topic = off_topic_flags(list(raw_prompt), texts) if self.cfg.off_topic_penalty else np.zeros(len(texts))
+        answered = non_refusal_flags(texts, category)  # (B*G,) bool
         reward = (reward - self.cfg.refusal_penalty * over_refused - self.cfg.degeneracy_penalty * degenerate
-                  - self.cfg.off_topic_penalty * off_topic)
+                  - self.cfg.off_topic_penalty * off_topic - self.cfg.non_refusal_penalty * answered)
         self.recent_costs.append(float(cost.mean()))
         if log_metric is not None:
             for i, name in enumerate(SIGNALS):
@@ -77,6 +80,7 @@ class SafetyReward:
             log_metric("rules/over_refusal", float(over_refused.mean()))
             log_metric("rules/degenerate", float(degenerate.mean()))
             log_metric("rules/off_topic", float(np.mean(off_topic)))
+            log_metric("rules/non_refusal", float(answered.mean()))
         return reward.tolist()
 
     def update_lambda(self) -> None:
@@ -94,6 +98,15 @@ def rule_flags(texts: list[str], categories: list[str | None] | None) -> tuple[n
     cats = categories if categories is not None else [None] * len(texts)
     over = np.array([expected_behaviour(c) == "answer" and is_refusal(t) for t, c in zip(texts, cats)], dtype=bool)
     return over, np.array([is_degenerate(t) for t in texts], dtype=bool)
+
+
+def non_refusal_flags(texts: list[str], categories: list[str | None] | None) -> np.ndarray:
+    """(N,) bool: an answer (saferlhf.relevance.is_answer: neither a refusal nor an urgent-help redirect) where
+    the prompt's category should be refused; no category = unknown, never flagged."""
+    from saferlhf.relevance import is_answer
+
+    cats = categories if categories is not None else [None] * len(texts)
+    return np.array([expected_behaviour(c) == "refuse" and is_answer(t) for t, c in zip(texts, cats)], dtype=bool)
 
 
 def off_topic_flags(prompts: list[str], texts: list[str]) -> np.ndarray:
@@ -123,7 +136,7 @@ def _make_callback(cfg: RLConfig, reward_fn: SafetyReward, stats: list[dict]):
                           "cost": logs.get("signals/cost"), "entropy": logs.get("entropy"),
                           "completion_length": logs.get("completions/mean_length"),
                           "over_refusal": logs.get("rules/over_refusal"), "degenerate": logs.get("rules/degenerate"),
-                          "off_topic": logs.get("rules/off_topic")})
+                          "off_topic": logs.get("rules/off_topic"), "non_refusal": logs.get("rules/non_refusal")})
             if cfg.adaptive_kl and kl is not None:
                 self.trainer.beta = max(cfg.min_kl_coef,
                                         adaptive_kl_update(self.trainer.beta, kl, cfg.target_kl, 1, cfg.kl_horizon))
@@ -162,7 +175,8 @@ def _grpo_args(cfg: RLConfig, out_dir: str):
                       per_device_train_batch_size=per_device_batch(cfg.batch_size * cfg.num_generations),
                       num_generations=cfg.num_generations, num_iterations=cfg.ppo_epochs, max_steps=cfg.max_steps,
                       max_completion_length=cfg.sampling.max_new_tokens, temperature=cfg.sampling.temperature,
-                      top_k=cfg.sampling.top_k, top_p=cfg.sampling.top_p, beta=cfg.init_kl_coef, activation_checkpointing=cfg.gradient_checkpointing,
+                      top_k=cfg.sampling.top_k, top_p=cfg.sampling.top_p, beta=cfg.init_kl_coef,
+                      activation_checkpointing=cfg.gradient_checkpointing,
                       gradient_accumulation_steps=cfg.gradient_accumulation_steps,
                       logging_steps=1, save_strategy="no", report_to="none", disable_dropout=True,
                       lr_scheduler_type="constant", warmup_steps=0, dataloader_num_workers=0,
@@ -261,7 +275,7 @@ def _summary(cfg: RLConfig, stats: list[dict], seconds: float) -> dict:
     out = {"steps": len(stats), "seconds": round(seconds, 1), "objective": cfg.objective,
            "adaptive_kl": cfg.adaptive_kl, "target_kl": cfg.target_kl,
            "final_beta": stats[-1]["beta"] if stats else None, "final_lambda": stats[-1]["lambda"] if stats else None}
-    for key in ("reward", "safety", "cost", "kl"):
+    for key in ("reward", "safety", "cost", "kl", "non_refusal"):
         out[f"{key}_first_quarter"] = _mean(first, key)
         out[f"{key}_last_quarter"] = _mean(last, key)
     return out
