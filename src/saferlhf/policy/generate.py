@@ -108,29 +108,3 @@ def _contrast(cfg: ContrastConfig, layout: Layout, out: Path) -> ContrastResult:
     for key, s in stats["by_steering"].items():
         log.info("contrast %s: kept %d of %d as %s", key, s["kept"], s["answers"], s["type"])
     return ContrastResult(enabled=True, output_path=str(out), seconds=round(time.time() - start, 1), **stats)
-    labels = load_labels(resolve(cfg.data_path, layout.labels))
-    model, tokenizer = load_policy(resolve(cfg.model_path, layout.base_policy), compute_of(cfg).device)
-    if not has_chat_template(tokenizer):  # a system prompt needs a chat template to reach the model
-        raise UserError(f"{resolve(cfg.model_path, layout.base_policy)}: contrastive responses need a chat-template "
-                        "policy (policy.model_name), the from-scratch GPT-2 has no system prompt")
-
-    safety = cfg.safety_system or contrast.SAFETY_SYSTEM
-
-    def generate(prompts: list[str], system: str) -> list[str]:
-        log.info("contrast: %d answers under the %s system prompt", len(prompts),
-                 "safety" if system == safety else "compliance")
-        return [r[0] for r in generate_responses(model, tokenizer, prompts, 1, **cfg.sampling.model_dump(),
-                                                 batch_size=cfg.batch_size, seed=cfg.seed, system=system)]
-
-    try:
-        frame, stats = contrast.contrast_frame(labels, generate, cfg.splits, cfg.max_prompts_per_split, safety,
-                                               cfg.compliance_system or contrast.COMPLIANCE_SYSTEM,
-                                               samples=cfg.samples_per_steering)
-    except ValueError as e:
-        raise UserError(f"{resolve(cfg.data_path, layout.labels)}: {e}") from None
-    atomic_write(out, lambda p: frame.to_csv(p, index=False))
-    for key, s in stats["by_steering"].items():
-        log.info("contrast %s: kept %d of %d as %s", key, s["kept"], s["answers"], s["type"])
-    result = ContrastResult(enabled=True, output_path=str(out), seconds=round(time.time() - start, 1), **stats)
-    write_json(report, result.model_dump(mode="json"))
-    return result
