@@ -4,7 +4,8 @@ Per stage: its name (the one run name everywhere: KFP step, MLflow run, dashboar
 run function (`fn(cfg, layout) -> result`), the `Layout` places it reads and writes, its typed result and the report
 file that result is dumped to, its CLI words, whether it logs its own tracking run, the resources its pod asks
 for, whether it runs a model on the shared device setting and whether it can run as several processes. The CLI
-commands, the KFP steps' I/O, publishing, tracking, the dashboard's stage graph and the Makefile's `demo-stages` derive from this table (tests/unit/test_stages.py checks the ones that cannot import it).
+commands, the KFP steps' I/O, publishing, tracking, the dashboard's stage graph and the Makefile's `demo-stages` derive
+from this table (tests/unit/test_stages.py checks the ones that cannot import it).
 
 Pure data: importing this module imports no stage code (run functions and result models load on first use)."""
 

@@ -43,8 +43,9 @@ class SafetyReward:
     urgent-help redirect), and `non_refusal_penalty` for an answer (neither a refusal nor an urgent-help redirect)
     to a prompt whose category should be refused (RBR's "hard refusal" proposition: the reward model alone let the
     SmolLM2 policy learn compliance written in safety vocabulary). The first three guard the three ways a small
-    policy games a safety reward model: blanket refusals, refusal stuffing and evasion (the first full demo-real's RL policy answered harmful and benign prompts alike with
-    "I can help with a variety of situations ...", which the template-trained reward model scored safety 0.99).
+    policy games a safety reward model: blanket refusals, refusal stuffing and evasion (the first full demo-real's
+    RL policy answered harmful and benign prompts alike with "I can help with a variety of situations ...", which
+    the template-trained reward model scored safety 0.99).
     The off-topic rule is lexical (saferlhf.relevance), so it cannot share the reward model's blind spot."""
 
     __name__ = "safety_reward"  # TRL names the reward column after the function
