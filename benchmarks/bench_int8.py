@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 KEYS = ("usable", "reason", "max_abs_diff", "rank_agreement", "encoder_int8_nodes", "encoder_weight_nodes",
-        "weight_flops_int8_share", "fp32_nodes", "search", "bytes")
+        "weight_flops_int8_share", "fp32_nodes", "search", "bytes", "method", "speed")
 
 
 def main() -> None:

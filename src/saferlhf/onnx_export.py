@@ -31,6 +31,10 @@ from saferlhf.signals import SIGNALS, combined_reward
 log = logging.getLogger(__name__)
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 SMOOTHING_SAMPLES = 128  # calibration pairs whose activation ranges set the SmoothQuant scales
+SPEED_ITEMS = 32  # parity items timed, one per run on one thread, to compare INT8 with fp32 on the exporting CPU
+METHOD_NAMES = {"dynamic": "dynamic INT8 (per-channel int8 weights, per-run uint8 activations)",
+                "blockwise": "blockwise INT8 (MatMulNBits 8-bit, accuracy_level 4: int8 weights and activations, "
+                             "one scale per {block} channels)"}
 
 
 def run_export(cfg: ExportConfig, layout: Layout) -> ExportResult:
@@ -144,8 +148,8 @@ def _export_int8(cfg: ExportConfig, layout: Layout, model_dir: Path, out_dir: Pa
     and the parity check both pass. Returns the report's `int8` section (see saferlhf.quantize)."""
     import onnx
 
-    from saferlhf.quantize import (MIN_INT8_SHARE, SEARCHED_OPS, flops_per_item, int8_share, keep_patterns,
-                                   quantize, search, weight_nodes)
+    from saferlhf.quantize import (METHOD_OPS, MIN_INT8_SHARE, flops_per_item, int8_share, keep_patterns, quantize,
+                                   search, weight_nodes)
 
     prompts, responses, ref, pairs, weights, max_length = parity
     cal_p, cal_r, _ = _split_data(resolve(cfg.data_path, layout.labels), cfg.calibration_split,
@@ -158,11 +162,11 @@ def _export_int8(cfg: ExportConfig, layout: Layout, model_dir: Path, out_dir: Pa
         fused = _fuse_and_smooth(out_dir / FP32_FILE, Path(tmp), model_dir, cfg, tokenizer, calib)
         trial = Path(tmp) / "trial.onnx"
         nodes = weight_nodes(onnx.load(str(fused), load_external_data=False).graph)
-        candidates = [w.name for w in nodes if w.op_type in SEARCHED_OPS]
+        candidates = [w.name for w in nodes if w.op_type in METHOD_OPS[cfg.int8_method]]
         quick = tuple(x[:cfg.sensitivity_samples] for x in calib[:3]) + calib[3:]  # ranking needs fewer rows
 
         def error(int8: list[str], fast: bool) -> float:
-            quantize(fused, trial, int8)
+            quantize(fused, trial, int8, cfg.int8_method, cfg.int8_block_size)
             return _calib_error(trial, out_dir, quick if fast else calib)
 
         res = search(candidates, keep_patterns(candidates, cfg.int8_keep_fp32), error,
@@ -173,15 +177,15 @@ def _export_int8(cfg: ExportConfig, layout: Layout, model_dir: Path, out_dir: Pa
                        "calibration_max_abs_diff": res.calibration_max_abs_diff, "last_tried_int8_nodes": res.int8}
 
         def served(int8: list[str]) -> dict:  # what the written file holds: nothing INT8 when none is written
-            return {"method": "dynamic INT8 (per-channel int8 weights, per-run uint8 activations)",
+            return {"method": METHOD_NAMES[cfg.int8_method].format(block=cfg.int8_block_size),
                     "smoothquant_alpha": cfg.int8_smoothing_alpha, "int8_nodes": int8,
                     "fp32_nodes": [w.name for w in nodes if w.name not in int8], **int8_share(nodes, int8, tokens),
-                    "flops_per_item": flops_per_item(nodes, tokens), "mean_tokens": float(tokens.mean()),
-                    "search": search_info}
+                    "flops_per_item": flops_per_item(nodes, tokens, *_encoder_depth(model_dir)),
+                    "mean_tokens": float(tokens.mean()), "search": search_info}
 
         if not res.passed:
             return {**served([]), "file": None, "passed": False, "usable": False, "reason": res.reason}
-        atomic_write(dst, lambda p: quantize(fused, p, res.int8))
+        atomic_write(dst, lambda p: quantize(fused, p, res.int8, cfg.int8_method, cfg.int8_block_size))
     check = _check(dst, out_dir, max_length, prompts, responses, ref, pairs, weights, cfg.int8_tolerance,
                    cfg.min_rank_agreement)
     if not check["passed"]:
@@ -189,16 +193,26 @@ def _export_int8(cfg: ExportConfig, layout: Layout, model_dir: Path, out_dir: Pa
         return {**served([]), **check, "file": None, "passed": False, "usable": False,
                 "reason": f"{cfg.parity_split} split: max |delta| {check['max_abs_diff']:.4f} (bound "
                           f"{cfg.int8_tolerance}), rank agreement {check['rank_agreement']}"}
-    return {**served(res.int8), **check, "usable": True, "reason": ""}
+    speed = _speed(out_dir / FP32_FILE, dst, out_dir, max_length, prompts[:SPEED_ITEMS], responses[:SPEED_ITEMS])
+    if speed["int8_speedup"] < 1:
+        log.warning("INT8 ran at %.2fx fp32 speed on this CPU (%s): `serve --precision auto` will serve fp32",
+                    speed["int8_speedup"], speed["cpu_int8_instructions"] or "no VNNI")
+    return {**served(res.int8), **check, "speed": speed, "usable": True, "reason": ""}
 
 
 def _fuse_and_smooth(src: Path, tmp: Path, model_dir: Path, cfg: ExportConfig, tokenizer, calib: tuple) -> Path:
     """Transformer graph fusion (attention, GELU, layer norm), then SmoothQuant on the calibration split."""
     from onnxruntime.transformers.optimizer import optimize_model
 
+    from onnxruntime.transformers.fusion_options import FusionOptions
+
     n_heads, hidden = _encoder_shape(model_dir)
     fused = tmp / "fused.onnx"
-    opt = optimize_model(str(src), model_type="bert", num_heads=n_heads, hidden_size=hidden, opt_level=1)
+    options = FusionOptions("bert")
+    # MatMulNBits has no attention twin of QAttention: unfused, Q, K and V are three MatMuls it can take
+    options.enable_attention = cfg.int8_method == "dynamic"
+    opt = optimize_model(str(src), model_type="bert", num_heads=n_heads, hidden_size=hidden, opt_level=1,
+                         optimization_options=options)
     log.info("fused operators: %s", {k: v for k, v in opt.get_fused_operator_statistics().items() if v})
     opt.save_model_to_file(str(fused))
     if cfg.int8_smoothing_alpha > 0:
@@ -209,18 +223,59 @@ def _fuse_and_smooth(src: Path, tmp: Path, model_dir: Path, cfg: ExportConfig, t
     return fused
 
 
+def _speed(fp32: Path, int8: Path, bundle: Path, max_length: int, prompts: list[str], responses: list[str]) -> dict:
+    """ms per item of both files on this CPU: one item per run, one thread (as the service runs them), the two
+    files interleaved and the best of three passes kept, so load on a shared machine skews both alike."""
+    import time
+
+    scorers = {k: OnnxScorer(p, bundle / TOKENIZER_FILE, max_length, threads=1, chunk_size=1)
+               for k, p in (("fp32", fp32), ("int8", int8))}
+    best = {k: math.inf for k in scorers}
+    for s in scorers.values():
+        s.scores(prompts[:4], responses[:4])  # warm-up: first-run allocations
+    for _ in range(3):
+        for k, s in scorers.items():
+            t0 = time.perf_counter()
+            s.scores(prompts, responses)
+            best[k] = min(best[k], (time.perf_counter() - t0) * 1e3 / len(prompts))
+    return {"fp32_ms_per_item": round(best["fp32"], 3), "int8_ms_per_item": round(best["int8"], 3),
+            "int8_speedup": round(best["fp32"] / best["int8"], 3), "items": len(prompts),
+            "cpu_int8_instructions": _cpu_int8_flags()}
+
+
+def _cpu_int8_flags() -> str:
+    """The x86 int8 dot-product extensions this CPU has ('' when none, or not Linux): without VNNI an int8 GEMM
+    runs at about fp32 speed (AVX2 has no int8 multiply-accumulate; see docs/int8.md)."""
+    try:
+        flags = next((ln.split(":", 1)[1].split() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                      if ln.startswith("flags")), [])
+    except OSError:
+        return ""
+    return " ".join(f for f in ("avx512_vnni", "avx_vnni", "amx_int8") if f in flags)
+
+
 def _calib_error(onnx_path: Path, bundle: Path, calib: tuple) -> float:
     prompts, responses, ref, max_length = calib
     got = OnnxScorer(onnx_path, bundle / TOKENIZER_FILE, max_length, chunk_size=1).scores(prompts, responses)
     return float(np.abs(got.astype(np.float64) - ref).max())
 
 
-def _encoder_shape(model_dir: Path) -> tuple[int, int]:
-    """(num_heads, hidden_size) of the encoder from config.json; (0, 0) lets the optimizer read the graph."""
+def _encoder_config(model_dir: Path) -> dict:
     import json
 
-    c = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
+    return json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
+
+
+def _encoder_shape(model_dir: Path) -> tuple[int, int]:
+    """(num_heads, hidden_size) of the encoder from config.json; (0, 0) lets the optimizer read the graph."""
+    c = _encoder_config(model_dir)
     return int(c.get("num_attention_heads", 0)), int(c.get("hidden_size", 0))
+
+
+def _encoder_depth(model_dir: Path) -> tuple[int, int]:
+    """(num_hidden_layers, hidden_size): what the attention-score FLOPs of an unfused graph are counted from."""
+    c = _encoder_config(model_dir)
+    return int(c.get("num_hidden_layers", 0)), int(c.get("hidden_size", 0))
 
 
 def _check(onnx_path: Path, bundle: Path, max_length: int, prompts: list[str], responses: list[str],

@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 log = logging.getLogger(__name__)
-SEARCHED_OPS = ("MatMul", "Attention")  # what the quantizer turns into MatMulInteger / QAttention
-INTEGER_OPS = ("MatMulInteger", "QAttention", "QLinearMatMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat")
+SEARCHED_OPS = ("MatMul", "Attention")  # what the quantizer turns into MatMulInteger / QAttention / MatMulNBits
+INTEGER_OPS = ("MatMulInteger", "QAttention", "QLinearMatMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat",
+               "MatMulNBits")
+METHOD_OPS = {"dynamic": ("MatMul", "Attention"), "blockwise": ("MatMul",)}  # what each method can quantize
 MIN_INT8_SHARE = 0.75  # of the encoder's weight MatMuls: below that an "INT8" model is mostly fp32
 
 
@@ -57,11 +59,14 @@ def weight_nodes(graph) -> list[WeightNode]:
     return out
 
 
-def flops_per_item(nodes: list[WeightNode], tokens: np.ndarray) -> dict[str, float]:
-    """Mean FLOPs per item over items of `tokens` (N,) lengths: weight GEMMs, attention scores, total."""
+def flops_per_item(nodes: list[WeightNode], tokens: np.ndarray, layers: int = 0, hidden: int = 0) -> dict[str, float]:
+    """Mean FLOPs per item over items of `tokens` (N,) lengths: weight GEMMs, attention scores, total. The
+    attention scores are read off fused Attention nodes (N = 3 * hidden); an unfused graph has none, so its
+    encoder's `layers` and `hidden` size count them."""
     t = np.asarray(tokens, dtype=np.float64)
     weight = sum(2.0 * w.k * w.n * (t if w.per_token else 1.0) for w in nodes)
-    attn = sum(4.0 * t ** 2 * (w.n // 3) for w in nodes if w.op_type == "Attention")  # QK^T and P@V, N = 3*hidden
+    fused = [w.n // 3 for w in nodes if w.op_type == "Attention"]
+    attn = sum(4.0 * t ** 2 * h for h in (fused or [hidden] * layers))  # QK^T and P@V per layer
     weight, attn = float(np.mean(weight)), float(np.mean(attn))
     return {"weight_gflop": weight / 1e9, "attention_gflop": attn / 1e9, "total_gflop": (weight + attn) / 1e9}
 
@@ -77,11 +82,15 @@ def int8_share(nodes: list[WeightNode], int8: list[str], tokens: np.ndarray) -> 
             "weight_flops_int8_share": int8_flops / all_flops if all_flops else 0.0}
 
 
-def quantize(src: Path, dst: Path, int8_nodes: list[str]) -> None:
-    """Dynamic INT8 (per-channel int8 weights, uint8 activations with a scale computed per run) of exactly the
-    listed MatMul / Attention nodes; everything else, the heads' Gemm included, stays fp32."""
+def quantize(src: Path, dst: Path, int8_nodes: list[str], method: str = "dynamic", block_size: int = 32) -> None:
+    """INT8 of exactly the listed nodes; everything else, the heads' Gemm included, stays fp32.
+
+    `dynamic`: MatMul / Attention with per-channel int8 weights and one uint8 activation scale per run (the
+    whole (T, K) input shares it, so one outlier channel or token coarsens every other value).
+    `blockwise`: MatMul only, as MatMulNBits with 8 bits and accuracy_level 4: int8 weights with one symmetric
+    scale per `block_size` inputs of each output column, and int8 activations quantized per token and per block
+    of `block_size` channels, so an outlier costs only its own block (the int8 dot products run in MLAS)."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     if not int8_nodes:  # nodes_to_quantize=[] means "quantize everything" to ONNX Runtime
         raise ValueError("no node to quantize")
@@ -89,10 +98,22 @@ def quantize(src: Path, dst: Path, int8_nodes: list[str]) -> None:
     level = root.level
     root.setLevel(max(level, logging.WARNING))  # the quantizer logs every tensor at INFO on the root logger
     try:
-        # DefaultTensorType: the fused contrib ops defeat ONNX shape inference, their outputs are fp32
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=list(SEARCHED_OPS), nodes_to_quantize=list(int8_nodes),
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        if method == "blockwise":
+            from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+            model, keep = onnx.load(str(src)), set(int8_nodes)
+            # nodes_to_include does not restrict (every MatMul is still taken): exclude all the others by name
+            q = MatMulNBitsQuantizer(model, bits=8, block_size=block_size, is_symmetric=True, accuracy_level=4,
+                                     nodes_to_exclude=[n.name for n in model.graph.node if n.name not in keep])
+            q.process()
+            q.model.save_model_to_file(str(dst))
+        else:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            # DefaultTensorType: the fused contrib ops defeat ONNX shape inference, their outputs are fp32
+            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=list(SEARCHED_OPS), nodes_to_quantize=list(int8_nodes),
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     finally:
         root.setLevel(level)
     done = sum(n.op_type in INTEGER_OPS for n in onnx.load(str(dst), load_external_data=False).graph.node)

@@ -35,7 +35,12 @@ def test_bundle_files_and_report(tiny_onnx_bundle):
     import onnx
 
     ops = [n.op_type for n in onnx.load(str(tiny_onnx_bundle / "model.int8.onnx")).graph.node]
-    assert ops.count("MatMulInteger") + ops.count("QAttention") == len(int8["int8_nodes"])
+    assert ops.count("MatMulNBits") == len(int8["int8_nodes"])  # the default method: blockwise, Q/K/V unfused
+    assert "blockwise" in int8["method"] and not ops.count("MatMulInteger") and not ops.count("Attention")
+    # both files timed on this CPU, the ratio is what `serve --precision auto` goes by
+    speed = int8["speed"]
+    assert speed["fp32_ms_per_item"] > 0 and speed["int8_ms_per_item"] > 0
+    assert speed["int8_speedup"] == pytest.approx(speed["fp32_ms_per_item"] / speed["int8_ms_per_item"], rel=0.01)
 
 
 def test_graph_has_dynamic_axes_and_opset(tiny_onnx_bundle):

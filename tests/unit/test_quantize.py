@@ -44,6 +44,9 @@ def test_weight_nodes_and_flops_per_item(tmp_path):
     f = flops_per_item(list(nodes.values()), tokens)
     # encoder GEMMs scale with each item's tokens, the head runs once per item
     assert f["weight_gflop"] * 1e9 == pytest.approx(np.mean(2 * (16 * 16 + 16 * 32) * tokens) + 2 * 32 * 4)
+    assert f["attention_gflop"] == 0  # no fused Attention node, no encoder shape given
+    unfused = flops_per_item(list(nodes.values()), tokens, layers=2, hidden=16)  # QK^T + P@V per layer
+    assert unfused["attention_gflop"] * 1e9 == pytest.approx(np.mean(2 * 4 * tokens ** 2 * 16))
     share = int8_share(list(nodes.values()), ["enc1"], tokens)
     assert share["encoder_weight_nodes"] == 2 and share["encoder_int8_nodes"] == 1
     assert share["encoder_int8_share"] == 0.5
@@ -73,6 +76,26 @@ def test_quantize_touches_only_the_listed_nodes(tmp_path):
     ref = ort.InferenceSession(str(src)).run(None, {"x": x})[0]
     got = ort.InferenceSession(str(tmp_path / "q.onnx")).run(None, {"x": x})[0]
     assert 0 < np.abs(got - ref).max() < 0.1 * np.abs(ref).max()  # quantized, and close
+
+
+def test_blockwise_quantizes_only_the_listed_matmuls_and_is_closer_than_dynamic(tmp_path):
+    """MatMulNBits (8-bit, accuracy_level 4) of enc1 alone: the head and enc0 stay float. One activation
+    channel 30x the others: dynamic INT8's single per-run scale spends its levels on it, blockwise scales
+    (one per token and block of 16 channels) confine it to its block, so blockwise errs less."""
+    import onnxruntime as ort
+
+    src = tmp_path / "m.onnx"
+    _graph(src, hidden=32)
+    quantize(src, tmp_path / "b.onnx", ["enc1"], method="blockwise", block_size=16)
+    ops = _ops(tmp_path / "b.onnx")
+    assert ops.count("MatMulNBits") == 1 and ops.count("MatMul") == 1 and ops.count("Gemm") == 1
+    quantize(src, tmp_path / "d.onnx", ["enc1"])
+    x = np.random.default_rng(2).standard_normal((7, 32)).astype(np.float32)
+    x[:, 3] *= 30  # an outlier channel, as transformer activations have
+    ref = ort.InferenceSession(str(src)).run(None, {"x": x})[0]
+    err = {k: np.abs(ort.InferenceSession(str(tmp_path / f"{k}.onnx")).run(None, {"x": x})[0] - ref).max()
+           for k in ("b", "d")}
+    assert 0 < err["b"] < err["d"]
 
 
 def test_search_moves_sensitive_nodes_to_fp32_and_fails_past_the_cap():

@@ -59,6 +59,28 @@ def test_auto_serves_fp32_with_one_warning_when_int8_failed(bundle, caplog):
         assert resolve_model(str(bundle), precision="fp32").precision == "fp32"
     assert not caplog.records
 
+def test_auto_serves_fp32_when_the_export_measured_int8_slower(bundle, caplog):
+    """On a CPU without int8 dot products (AVX2 only) INT8 can be accurate and still slower than fp32: the export
+    times both, and auto then serves fp32 with one line; --precision int8 still serves INT8."""
+    speed = {"fp32_ms_per_item": 17.3, "int8_ms_per_item": 29.4, "int8_speedup": 0.588, "cpu_int8_instructions": ""}
+    (bundle / "export_report.json").write_text(json.dumps({"int8": {"passed": True, "usable": True,
+                                                                    "speed": speed}}))
+    write_manifest(bundle)
+    with caplog.at_level("WARNING", logger="saferlhf.serve.bundle"):
+        assert resolve_model(str(bundle)).precision == "fp32"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "0.59x fp32 speed" in warnings[0] and "no VNNI" in warnings[0]
+    assert resolve_model(str(bundle), precision="int8").precision == "int8"
+    speed["int8_speedup"] = 1.8  # faster where it was exported: auto serves it, silently
+    (bundle / "export_report.json").write_text(json.dumps({"int8": {"passed": True, "usable": True,
+                                                                    "speed": speed}}))
+    write_manifest(bundle)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="saferlhf.serve.bundle"):
+        assert resolve_model(str(bundle)).precision == "int8"
+    assert not caplog.records
+
+
 def test_wrong_sha256_is_refused(bundle):
     f = bundle / "model.onnx"
     assert verify_sha256(f, file_sha256(f).upper()) == file_sha256(f)

@@ -143,12 +143,18 @@ def _is_bundle(d: Path) -> bool:
 
 
 def pick_onnx(folder: Path, precision: str) -> Path:
-    """`int8` / `fp32` as asked; `auto` = INT8 when exported and usable, else fp32 (one warning line when the
-    export tried INT8 and reported it failed: export_report.json `int8.usable` false, no model.int8.onnx)."""
+    """`int8` / `fp32` as asked; `auto` = INT8 when exported, usable and not slower than fp32 where the export
+    timed both, else fp32 (one warning line when the export tried INT8 and reported it failed: export_report.json
+    `int8.usable` false, no model.int8.onnx; or when it measured INT8 slower: `int8.speed.int8_speedup` < 1)."""
     names = {"fp32": [FP32_FILE], "int8": [INT8_FILE], "auto": [INT8_FILE, FP32_FILE]}[precision]
     failed = int8_failure(folder)
     if failed and precision == "int8":
         raise UserError(f"{folder}: INT8 export failed ({failed}); serve --precision fp32 or auto")
+    slower = int8_slower(folder) if precision == "auto" and not failed else None
+    if slower and (folder / FP32_FILE).is_file():
+        log.warning("INT8 %s (see %s): serving fp32; --precision int8 serves it anyway", slower,
+                    folder / EXPORT_REPORT_FILE)
+        return folder / FP32_FILE
     for name in names:
         if (folder / name).is_file():
             if failed and name == FP32_FILE and precision == "auto":
@@ -166,6 +172,21 @@ def int8_failure(folder: Path) -> str | None:
     if not (int8.get("usable", True) and int8.get("passed", True)):
         return str(int8.get("reason") or "parity bound missed")
     return None if (folder / INT8_FILE).is_file() else f"{INT8_FILE} missing"
+
+
+def int8_slower(folder: Path) -> str | None:
+    """Why INT8 buys nothing on the CPU that exported it (it ran slower than fp32 there), or None. The export
+    times both files on its own CPU; a server on another CPU family can force INT8 with --precision int8."""
+    int8 = _report(folder).get("int8")
+    speed = int8.get("speed") if isinstance(int8, dict) else None
+    try:
+        ratio = float(speed["int8_speedup"]) if isinstance(speed, dict) else None
+    except (KeyError, TypeError, ValueError):
+        return None
+    if ratio is None or ratio >= 1 or not (folder / INT8_FILE).is_file():
+        return None
+    cpu = speed.get("cpu_int8_instructions") or "no VNNI"
+    return f"ran at {ratio:.2f}x fp32 speed on the exporting CPU ({cpu})"
 
 
 def _report(folder: Path) -> dict:
