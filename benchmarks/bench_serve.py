@@ -258,7 +258,8 @@ def _limit(results: list[dict], int8_report: dict) -> dict:
     tokens = int8_report.get("mean_tokens")
     if not flops or not tokens:
         return {"note": "export_report.json has no int8.flops_per_item (export with --quantize int8)"}
-    peak = measure(round(tokens), cpu_limit())
+    method = "dynamic" if str(int8_report.get("method", "")).startswith("dynamic") else "blockwise"
+    peak = measure(round(tokens), cpu_limit(), method=method)
     for r in results:
         p = peak["int8" if r["backend"] == "onnx-int8" else "fp32"]
         r["model_gflops"] = round(r["throughput_rps"] * flops, 1)  # (req/s) x (GFLOP / item)

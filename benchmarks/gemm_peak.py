@@ -3,8 +3,9 @@ benchmark compares each backend with). `python benchmarks/gemm_peak.py --tokens 
 
 One item of the MiniLM encoder (hidden 384, FFN 1536, 6 layers) is, per layer, four weight GEMMs with M = T tokens:
 QKV (384 -> 1152), attention output (384 -> 384), FFN in (384 -> 1536), FFN out (1536 -> 384). Each shape is one
-MatMul graph with a constant weight; its INT8 twin is the same graph through `quantize_dynamic` (per-channel int8
-weights, per-run uint8 activations), so it runs the same DynamicQuantizeMatMul kernel as the served INT8 model.
+MatMul graph with a constant weight; its INT8 twins are the same graph through `saferlhf.quantize.quantize` with
+each method (dynamic: DynamicQuantizeMatMul; blockwise: MatMulNBits 8-bit), the kernels the served INT8 model runs.
+(The blockwise model's QKV is three 384 -> 384 MatMuls, not one 384 -> 1152: same FLOPs, measured as one here.)
 Runs are single-threaded like the service's (one run per core); the all-core figure runs one per core at once."""
 
 from __future__ import annotations
@@ -66,28 +67,36 @@ def _time(sessions: list, x: list[np.ndarray], seconds: float, workers: int) -> 
     return best
 
 
-def measure(tokens: int, threads: int, seconds: float = 2.0) -> dict:
-    """GFLOP/s of one core and of `threads` cores at once, fp32 and INT8, over the encoder's four GEMM shapes."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def measure(tokens: int, threads: int, seconds: float = 2.0, method: str = "blockwise") -> dict:
+    """GFLOP/s of one core and of `threads` cores at once, fp32 and both INT8 methods (saferlhf.quantize: dynamic
+    = DynamicQuantizeMatMul, blockwise = MatMulNBits 8-bit), over the encoder's four GEMM shapes; `int8` is the
+    served `method`'s figure, the peak the served INT8 model is compared with."""
+    from saferlhf.quantize import quantize
 
     flops = sum(2.0 * tokens * k * n for k, n in ENCODER_SHAPES)  # one pass = one layer's weight GEMMs
     x = [np.random.default_rng(1).standard_normal((tokens, k)).astype(np.float32) for k, _ in ENCODER_SHAPES]
-    out: dict = {"tokens": tokens, "shapes_kn": [list(s) for s in ENCODER_SHAPES], "threads": threads}
+    out: dict = {"tokens": tokens, "shapes_kn": [list(s) for s in ENCODER_SHAPES], "threads": threads,
+                 "int8_method": method}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = {"fp32": [], "int8": []}
+        paths: dict[str, list[Path]] = {"fp32": [], "int8_dynamic": [], "int8_blockwise": []}
         for k, n in ENCODER_SHAPES:
-            fp32, int8 = Path(tmp) / f"{k}x{n}.onnx", Path(tmp) / f"{k}x{n}.int8.onnx"
+            fp32 = Path(tmp) / f"{k}x{n}.onnx"
             _matmul_graph(fp32, k, n)
-            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
             paths["fp32"].append(fp32)
-            paths["int8"].append(int8)
+            for m in ("dynamic", "blockwise"):
+                quantize(fp32, Path(tmp) / f"{k}x{n}.{m}.onnx", ["gemm"], method=m)
+                paths[f"int8_{m}"].append(Path(tmp) / f"{k}x{n}.{m}.onnx")
         for precision, files in paths.items():
             sessions = [_session(p) for p in files]
             one = _time(sessions, x, seconds, 1)
             many = _time(sessions, x, seconds, threads) if threads > 1 else one
             out[precision] = {"gflops_one_core": round(flops / one / 1e9, 1),
                               "gflops_all_cores": round(threads * flops / many / 1e9, 1)}
-    out["int8_vs_fp32_one_core"] = round(out["int8"]["gflops_one_core"] / out["fp32"]["gflops_one_core"], 2)
+    out["int8"] = out[f"int8_{method}"]
+    for m in ("dynamic", "blockwise"):
+        out[f"int8_{m}_vs_fp32_one_core"] = round(out[f"int8_{m}"]["gflops_one_core"] / out["fp32"]["gflops_one_core"],
+                                                  2)
+    out["int8_vs_fp32_one_core"] = out[f"int8_{method}_vs_fp32_one_core"]
     return out
 
 
@@ -96,7 +105,8 @@ if __name__ == "__main__":
     ap.add_argument("--tokens", type=int, default=68, help="M: tokens per item (the test split's mean)")
     ap.add_argument("--threads", type=int, default=None, help="cores for the all-core figure (default: CPU limit)")
     ap.add_argument("--seconds", type=float, default=2.0, help="timing window per precision and core count")
+    ap.add_argument("--method", choices=("blockwise", "dynamic"), default="blockwise", help="INT8 method of `int8`")
     a = ap.parse_args()
     from saferlhf.serve.scorer import cpu_limit
 
-    print(json.dumps(measure(a.tokens, a.threads or cpu_limit(), a.seconds), indent=2))
+    print(json.dumps(measure(a.tokens, a.threads or cpu_limit(), a.seconds, a.method), indent=2))

@@ -135,8 +135,15 @@ class ExportConfig(StageConfig):
     """Rows used to rank the weight nodes by INT8 sensitivity (each node is quantized alone)."""
     int8_method: Literal["blockwise", "dynamic"] = "blockwise"
     """`blockwise`: 8-bit MatMulNBits (int8 weights and int8 activations, one scale per token and block of int8_block_size channels; attention left unfused so Q, K and V are INT8 too); `dynamic`: one uint8 activation scale per run (quantize_dynamic, fused QAttention): faster kernels, but on trained demo models 3-7x the error (docs/int8.md)."""
-    int8_block_size: Literal[16, 32, 64, 128] = 32
-    """Channels per quantization block of the `blockwise` method (weights and activations)."""
+    int8_block_size: int = Field(32, ge=16, le=256, multiple_of=16)
+    """Channels per quantization block of the `blockwise` method (weights and activations; MatMulNBits takes 16, 32, 64, 128 or 256)."""
+
+    @field_validator("int8_block_size")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError("must be a power of two (16, 32, 64, 128 or 256)")
+        return v
     int8_smoothing_alpha: float = Field(0.8, ge=0, le=1)
     """SmoothQuant migration strength before INT8 (moves activation outlier range into the weights, exact in fp32); 0 = off."""
     int8_calibration_margin: float = Field(0.75, gt=0, le=1)
