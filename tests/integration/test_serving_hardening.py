@@ -26,6 +26,9 @@ def _chunked_upload(url: str, path: str, total: int, headers: dict[str, str] | N
     """POST `total` bytes of a JSON-looking body with Transfer-Encoding: chunked over a raw socket, reading the
     answer as soon as it comes; (status, bytes sent when the answer arrived)."""
     sock = _connect(url)
+    # a small send buffer: "sent" then counts bytes the server's side took, not the ~4 MB this kernel's send-buffer
+    # auto-tuning (tcp_wmem max) would otherwise accept on the client's side alone (5.18 MB seen in CI)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
     head = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n{head}"
                  "Transfer-Encoding: chunked\r\n\r\n".encode())
