@@ -258,7 +258,9 @@ def _limit(results: list[dict], int8_report: dict) -> dict:
     tokens = int8_report.get("mean_tokens")
     if not flops or not tokens:
         return {"note": "export_report.json has no int8.flops_per_item (export with --quantize int8)"}
-    method = "dynamic" if str(int8_report.get("method", "")).startswith("dynamic") else "blockwise"
+    # reports written before int8_method was recorded: the method's display name starts with its key
+    method = int8_report.get("int8_method") or (str(int8_report.get("method", "")).split() or [""])[0]
+    method = method if method in ("dynamic", "blockwise") else "blockwise"
     peak = measure(round(tokens), cpu_limit(), method=method)
     for r in results:
         p = peak["int8" if r["backend"] == "onnx-int8" else "fp32"]

@@ -158,8 +158,9 @@ def _export_int8(cfg: ExportConfig, layout: Layout, model_dir: Path, out_dir: Pa
     tokenizer = load_tokenizer(out_dir / TOKENIZER_FILE, max_length)
     tokens = np.array([len(e.ids) for e in tokenizer.encode_batch(list(zip(prompts, responses)))])  # (N,) no padding
     dst = out_dir / INT8_FILE
+    shape = _encoder_shape(model_dir)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        fused = _fuse_and_smooth(out_dir / FP32_FILE, Path(tmp), model_dir, cfg, tokenizer, calib)
+        fused = _fuse_and_smooth(out_dir / FP32_FILE, Path(tmp), shape, cfg, tokenizer, calib)
         trial = Path(tmp) / "trial.onnx"
         nodes = weight_nodes(onnx.load(str(fused), load_external_data=False).graph)
         candidates = [w.name for w in nodes if w.op_type in METHOD_OPS[cfg.int8_method]]
@@ -178,9 +179,10 @@ def _export_int8(cfg: ExportConfig, layout: Layout, model_dir: Path, out_dir: Pa
 
         def served(int8: list[str]) -> dict:  # what the written file holds: nothing INT8 when none is written
             return {"method": METHOD_NAMES[cfg.int8_method].format(block=cfg.int8_block_size),
+                    "int8_method": cfg.int8_method,
                     "smoothquant_alpha": cfg.int8_smoothing_alpha, "int8_nodes": int8,
                     "fp32_nodes": [w.name for w in nodes if w.name not in int8], **int8_share(nodes, int8, tokens),
-                    "flops_per_item": flops_per_item(nodes, tokens, *_encoder_depth(model_dir)),
+                    "flops_per_item": flops_per_item(nodes, tokens, shape["layers"], shape["hidden"]),
                     "mean_tokens": float(tokens.mean()), "search": search_info}
 
         if not res.passed:
@@ -200,18 +202,17 @@ def _export_int8(cfg: ExportConfig, layout: Layout, model_dir: Path, out_dir: Pa
     return {**served(res.int8), **check, "speed": speed, "usable": True, "reason": ""}
 
 
-def _fuse_and_smooth(src: Path, tmp: Path, model_dir: Path, cfg: ExportConfig, tokenizer, calib: tuple) -> Path:
+def _fuse_and_smooth(src: Path, tmp: Path, shape: dict, cfg: ExportConfig, tokenizer, calib: tuple) -> Path:
     """Transformer graph fusion (attention, GELU, layer norm), then SmoothQuant on the calibration split."""
     from onnxruntime.transformers.optimizer import optimize_model
 
     from onnxruntime.transformers.fusion_options import FusionOptions
 
-    n_heads, hidden = _encoder_shape(model_dir)
     fused = tmp / "fused.onnx"
     options = FusionOptions("bert")
     # MatMulNBits has no attention twin of QAttention: unfused, Q, K and V are three MatMuls it can take
     options.enable_attention = cfg.int8_method == "dynamic"
-    opt = optimize_model(str(src), model_type="bert", num_heads=n_heads, hidden_size=hidden, opt_level=1,
+    opt = optimize_model(str(src), model_type="bert", num_heads=shape["heads"], hidden_size=shape["hidden"], opt_level=1,
                          optimization_options=options)
     log.info("fused operators: %s", {k: v for k, v in opt.get_fused_operator_statistics().items() if v})
     opt.save_model_to_file(str(fused))
@@ -260,22 +261,15 @@ def _calib_error(onnx_path: Path, bundle: Path, calib: tuple) -> float:
     return float(np.abs(got.astype(np.float64) - ref).max())
 
 
-def _encoder_config(model_dir: Path) -> dict:
+def _encoder_shape(model_dir: Path) -> dict[str, int]:
+    """heads, hidden, layers of the encoder from config.json: the optimizer's fusion shape (0 lets it read the
+    graph) and what the attention-score FLOPs of an unfused graph are counted from."""
     import json
 
-    return json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
-
-
-def _encoder_shape(model_dir: Path) -> tuple[int, int]:
-    """(num_heads, hidden_size) of the encoder from config.json; (0, 0) lets the optimizer read the graph."""
-    c = _encoder_config(model_dir)
-    return int(c.get("num_attention_heads", 0)), int(c.get("hidden_size", 0))
-
-
-def _encoder_depth(model_dir: Path) -> tuple[int, int]:
-    """(num_hidden_layers, hidden_size): what the attention-score FLOPs of an unfused graph are counted from."""
-    c = _encoder_config(model_dir)
-    return int(c.get("num_hidden_layers", 0)), int(c.get("hidden_size", 0))
+    path = model_dir / "config.json"
+    c = json.loads(path.read_text()) if path.is_file() else {}
+    return {"heads": int(c.get("num_attention_heads", 0)), "hidden": int(c.get("hidden_size", 0)),
+            "layers": int(c.get("num_hidden_layers", 0))}
 
 
 def _check(onnx_path: Path, bundle: Path, max_length: int, prompts: list[str], responses: list[str],

@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 log = logging.getLogger(__name__)
-SEARCHED_OPS = ("MatMul", "Attention")  # what the quantizer turns into MatMulInteger / QAttention / MatMulNBits
 INTEGER_OPS = ("MatMulInteger", "QAttention", "QLinearMatMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat",
                "MatMulNBits")
-METHOD_OPS = {"dynamic": ("MatMul", "Attention"), "blockwise": ("MatMul",)}  # what each method can quantize
+# what each method can quantize (into MatMulInteger / QAttention, or MatMulNBits)
+METHOD_OPS = {"dynamic": ("MatMul", "Attention"), "blockwise": ("MatMul",)}
+WEIGHT_OPS = tuple(dict.fromkeys(op for ops in METHOD_OPS.values() for op in ops))  # every op any method takes
 MIN_INT8_SHARE = 0.75  # of the encoder's weight MatMuls: below that an "INT8" model is mostly fp32
 
 
@@ -50,7 +51,7 @@ def weight_nodes(graph) -> list[WeightNode]:
     dims = {i.name: tuple(i.dims) for i in graph.initializer}
     out = []
     for node in graph.node:
-        if node.op_type not in (*SEARCHED_OPS, "Gemm") or len(node.input) < 2 or node.input[1] not in dims:
+        if node.op_type not in (*WEIGHT_OPS, "Gemm") or len(node.input) < 2 or node.input[1] not in dims:
             continue
         k, n = dims[node.input[1]][-2:]
         if node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute):
@@ -112,7 +113,7 @@ def quantize(src: Path, dst: Path, int8_nodes: list[str], method: str = "dynamic
 
             # DefaultTensorType: the fused contrib ops defeat ONNX shape inference, their outputs are fp32
             quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=list(SEARCHED_OPS), nodes_to_quantize=list(int8_nodes),
+                             op_types_to_quantize=list(METHOD_OPS["dynamic"]), nodes_to_quantize=list(int8_nodes),
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     finally:
         root.setLevel(level)

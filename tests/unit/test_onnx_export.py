@@ -26,6 +26,7 @@ def test_bundle_files_and_report(tiny_onnx_bundle):
         # honest failure: no INT8 file, nothing claimed in INT8, and a reason the service can print
         assert not (tiny_onnx_bundle / "model.int8.onnx").exists()
         assert int8["int8_nodes"] == [] and int8["weight_flops_int8_share"] == 0 and int8["reason"]
+        assert int8["int8_method"] == "blockwise"
         return
     assert int8["max_abs_diff"] <= 0.02
     assert report["n_rank_pairs"] > 0 and int8["rank_agreement"] >= 0.99
@@ -36,7 +37,8 @@ def test_bundle_files_and_report(tiny_onnx_bundle):
 
     ops = [n.op_type for n in onnx.load(str(tiny_onnx_bundle / "model.int8.onnx")).graph.node]
     assert ops.count("MatMulNBits") == len(int8["int8_nodes"])  # the default method: blockwise, Q/K/V unfused
-    assert "blockwise" in int8["method"] and not ops.count("MatMulInteger") and not ops.count("Attention")
+    assert int8["int8_method"] == "blockwise" and "blockwise" in int8["method"]
+    assert not ops.count("MatMulInteger") and not ops.count("Attention")
     # both files timed on this CPU, the ratio is what `serve --precision auto` goes by
     speed = int8["speed"]
     assert speed["fp32_ms_per_item"] > 0 and speed["int8_ms_per_item"] > 0
