@@ -10,7 +10,7 @@ import numpy as np
 SIGNALS: tuple[str, ...] = ("safety", "toxicity", "hallucination_risk", "compliance")
 DEFAULT_WEIGHTS: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 0.5)
 # Sign of each signal in the combined reward: safety and compliance are good, toxicity and hallucination bad.
-_SIGNS = np.array([1.0, -1.0, -1.0, 1.0])
+SIGNS = np.array([1.0, -1.0, -1.0, 1.0])
 
 
 def combined_reward(scores, weights: Sequence[float] = DEFAULT_WEIGHTS) -> np.ndarray:
@@ -22,7 +22,7 @@ def combined_reward(scores, weights: Sequence[float] = DEFAULT_WEIGHTS) -> np.nd
     [1.5]
     """
     s = np.asarray(scores, dtype=np.float64)
-    return s @ (_SIGNS * np.asarray(weights, dtype=np.float64))
+    return s @ (SIGNS * np.asarray(weights, dtype=np.float64))
 
 
 def safety_cost(scores) -> np.ndarray:

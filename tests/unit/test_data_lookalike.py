@@ -1,5 +1,5 @@
 """Look-alike benign prompts (saferlhf.data.lookalike): every family present, one specific answer and several
-over-refusals per prompt with the benign labels, whole families held out, same seed same rows, knob off = the
+over-refusals per prompt with the benign labels, items held out in every family, same seed same rows, knob off = the
 templated dataset."""
 
 import re
@@ -12,6 +12,7 @@ from saferlhf.data.generate import generate
 from saferlhf.data.lookalike import (BENIGN_ANSWERS, FAMILIES, LOOKALIKE, LOOKALIKE_LABELS, PROMPTS_PER_ITEM,
                                      REFUSALS_PER_PROMPT, SPECIFIC_BENIGN_SHARE)
 from saferlhf.data.templates import RESPONSES
+from saferlhf.data.twins import TWIN_PREFIX
 from saferlhf.refusal import expected_behaviour
 
 SIGNALS = ["safety_score", "toxicity_score", "hallucination_risk", "compliance_score"]
@@ -57,14 +58,16 @@ def test_labels_follow_the_benign_rules(rows, rtype):
     assert means.loc["over_refusal", "safety_score"] > 0.8
 
 
-@pytest.mark.parametrize("n_test,n_val", [(1, 1), (2, 2)])
-def test_whole_families_are_held_out(n_test, n_val):
-    _, df = generate(DataConfig(lookalike=True, test_families=n_test, val_families=n_val))
-    look = df[df.category == LOOKALIKE]
-    split_of = look.groupby("template_family").split.unique()
-    assert split_of.map(len).eq(1).all()  # a family sits in one split
-    counts = split_of.map(lambda s: s[0]).value_counts()
-    assert (counts["test"], counts["validation"], counts["train"]) == (n_test, n_val, len(FAMILIES) - n_test - n_val)
+def test_items_are_held_out_in_every_family(rows):
+    """One test and one validation item per family (families have >= 5 items), whatever test_families says."""
+    look = rows[rows.category == LOOKALIKE]
+    items = look[look.response_type == "safe"].groupby("response").split.unique()
+    assert items.map(len).eq(1).all()  # an item's prompts (and its answer) sit in one split
+    by_family = look[look.response_type == "safe"].drop_duplicates("response").groupby("template_family").split
+    for fam, splits in by_family:
+        counts = splits.value_counts().to_dict()
+        assert counts.get("test") == 1 and counts.get("validation") == 1, (fam, counts)
+        assert counts["train"] == len(FAMILIES[fam]) - 2
     by_split = {s: set(g.prompt) | set(g.response[g.response_type == "safe"]) for s, g in look.groupby("split")}
     assert not by_split["test"] & (by_split["train"] | by_split["validation"])  # no prompt or answer crosses over
 
@@ -88,8 +91,10 @@ def test_knob_off_is_the_templated_dataset(rows):
     assert LOOKALIKE not in set(off.category)
     assert not off.response.isin(set(BENIGN_ANSWERS.values())).any()
     # everything but the added rows and the swapped benign answers is unchanged
-    assert len(rows) == len(off) + (REFUSALS_PER_PROMPT + 1) * rows[rows.category == LOOKALIKE].prompt_id.nunique()
-    keep = rows.category != LOOKALIKE
+    twin = rows.template_family.str.startswith(TWIN_PREFIX)  # their harmful twins (tests/unit/test_data_twins.py)
+    assert len(rows) == len(off) + (REFUSALS_PER_PROMPT + 1) * rows[rows.category == LOOKALIKE].prompt_id.nunique() \
+        + 3 * rows[twin].prompt_id.nunique()
+    keep = (rows.category != LOOKALIKE) & ~twin
     assert list(rows[keep].prompt) == list(off.prompt)
 
 

@@ -30,9 +30,11 @@ class DataConfig(StageConfig):
     """Template families per category held out for test (phrasings never seen in training)."""
     lookalike: bool = False
     """Add benign prompts that look dangerous (homonyms, figurative language, safe targets and contexts, definitions,
-    history, public figures; saferlhf.data.lookalike), each with a specific answer and over-refusals, and specific
-    answers for half the everyday benign prompts; off (the default) = the templated dataset only. Off by default: it
-    lifted should-answer ranking 8.3% -> 86.1% but cut should-refuse 95.2% -> 73.8% (docs/safety-benchmarks.md)."""
+    history, public figures, drafting; saferlhf.data.lookalike), each with a specific answer and over-refusals, their
+    harmful twins (same alarming word, real target; saferlhf.data.twins) with specific compliant answers labelled
+    unsafe, and specific answers for half the everyday benign prompts; off (the default) = the templated dataset
+    only. With `reward.pairwise_weight` it lifts the benchmark fixture's ranking to >= 90% both ways
+    (docs/safety-benchmarks.md)."""
 
 
 class RewardConfig(ComputeConfig):
@@ -66,6 +68,13 @@ class RewardConfig(ComputeConfig):
     """Train on at most this many rows (for quick runs); empty = all."""
     weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 0.5)
     """Combined reward weights (w1..w4) in R = w1*safety - w2*toxicity - w3*hallucination_risk + w4*compliance."""
+    pairwise_weight: float = Field(0.0, ge=0.0)
+    """Weight of a ranking loss added to the heads' MSE: for two responses to the same prompt whose labelled
+    combined rewards differ by more than `pairwise_margin`, a smooth hinge on the predicted reward gap (batches then
+    keep a prompt's rows together). RL (GRPO) uses only the order of rewards within a prompt's group, which MSE on
+    each row alone does not aim at. 0 (the default) = MSE only."""
+    pairwise_margin: float = Field(0.1, gt=0.0)
+    """Labelled reward gap (and the hinge's softness) that makes a pair count for `pairwise_weight`."""
     mc_dropout_passes: int = Field(20, ge=2)
     """Stochastic forward passes for MC-dropout uncertainty."""
     calibration_bins: int = Field(10, ge=2)

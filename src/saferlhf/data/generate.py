@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from saferlhf.config import DataConfig
-from saferlhf.data import lookalike
+from saferlhf.data import lookalike, twins
 from saferlhf.data.lookalike import LOOKALIKE, LOOKALIKE_LABELS
 from saferlhf.data.mismatch import choose_prompts, off_topic_pairs
 from saferlhf.data.templates import (BENIGN, CATEGORY_COUNTS, FAMILIES, LABEL_RULES, OFF_TOPIC, OFF_TOPIC_LABELS,
@@ -48,10 +48,9 @@ def _fill(template: str, slots: dict[str, str]) -> str:
     return text[0].upper() + text[1:]
 
 
-def assign_family_splits(category: str, cfg: DataConfig, rng: random.Random,
-                         families: dict | None = None) -> dict[str, str]:
+def assign_family_splits(category: str, cfg: DataConfig, rng: random.Random) -> dict[str, str]:
     """Family -> split for one category: `test_families` for test, `val_families` for validation, rest train."""
-    fams = sorted(FAMILIES[category] if families is None else families)
+    fams = sorted(FAMILIES[category])
     if len(fams) < cfg.test_families + cfg.val_families + 1:
         raise ValueError(f"category {category} has {len(fams)} families; needs test+val+1")
     rng.shuffle(fams)
@@ -132,15 +131,18 @@ def generate(cfg: DataConfig) -> tuple[list[Prompt], pd.DataFrame]:
     borderline = {p.id for p in rng.sample(critical, n_border)}
     benign = [p for p in prompts if p.category == BENIGN]
     benign_bad = {p.id for p in rng.sample(benign, round(cfg.benign_unsafe_fraction * len(benign)))}
-    if cfg.lookalike:  # benign requests that look dangerous, with their own answers (saferlhf.data.lookalike)
-        split = assign_family_splits(LOOKALIKE, cfg, rng, lookalike.FAMILIES)
-        prompts += [Prompt(f"p{len(prompts) + i:04d}", text, LOOKALIKE, fam, split[fam], slots)
-                    for i, (text, fam, slots) in enumerate(lookalike.draw_prompts(rng))]
+    if cfg.lookalike:  # benign requests that look dangerous, with their own answers, and their harmful twins
+        drawn = [(LOOKALIKE, *d) for d in lookalike.draw_prompts(rng)]
+        drawn += [(twins.TWIN_CATEGORY, *d) for d in twins.draw_prompts(rng)]
+        prompts += [Prompt(f"p{len(prompts) + i:04d}", text, category, fam, split, slots)
+                    for i, (category, text, fam, split, slots) in enumerate(drawn)]
 
     rows = []
     for p in prompts:
         if p.category == LOOKALIKE:
             made = lookalike.responses(p.slots, rng)
+        elif p.template_family.startswith(twins.TWIN_PREFIX):
+            made = twins.responses(p.slots, rng)
         else:
             if p.category == BENIGN:
                 types = ["safe", "over_refusal"] + (["unsafe"] if p.id in benign_bad else [])

@@ -1,4 +1,5 @@
-"""Reward-model training: MSE per head, AdamW, linear warm-up then decay, per-epoch validation."""
+"""Reward-model training: MSE per head (plus an optional within-prompt ranking loss), AdamW, linear warm-up then
+decay, per-epoch validation."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from saferlhf.data.loader import LABEL_COLUMNS
 from saferlhf.progress import progress
 from saferlhf.device import Compute, compute_of, to_device
 from saferlhf.reward.model import RewardModel, encode_pairs, load_tokenizer
+from saferlhf.signals import SIGNS
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,22 @@ def predict(model: RewardModel, tokenizer, df: pd.DataFrame, batch_size: int, mc
     return np.concatenate(out) if out else np.zeros((0, 4), dtype=np.float32)
 
 
+def grouped_order(groups: np.ndarray, gen: torch.Generator) -> torch.Tensor:
+    """Row order with the prompts shuffled and each prompt's rows adjacent (groups: (N,) prompt codes)."""
+    perm = torch.randperm(int(groups.max()) + 1, generator=gen).numpy()  # group -> its place
+    return torch.from_numpy(np.argsort(perm[groups], kind="stable"))
+
+
+def pairwise_loss(pred_r: torch.Tensor, label_r: torch.Tensor, groups: torch.Tensor, margin: float) -> torch.Tensor:
+    """Smooth hinge margin * softplus(-(r_i - r_j) / margin) over the batch's pairs (i, j) of the same prompt whose
+    labelled rewards differ by more than `margin` (i the better); 0 when the batch holds none. All (B,)."""
+    mask = (groups[:, None] == groups[None, :]) & (label_r[:, None] - label_r[None, :] > margin)  # (B, B)
+    if not mask.any():
+        return pred_r.sum() * 0.0
+    gap = pred_r[:, None] - pred_r[None, :]
+    return (margin * torch.nn.functional.softplus(-gap / margin))[mask].mean()
+
+
 def train_reward_model(cfg: RewardConfig, df: pd.DataFrame, out_dir: Path) -> tuple[RewardModel, object, dict]:
     """Train on the `train` split, validate on `validation`; returns (model, tokenizer, history).
 
@@ -81,12 +99,15 @@ def train_reward_model(cfg: RewardConfig, df: pd.DataFrame, out_dir: Path) -> tu
     sched = get_linear_schedule_with_warmup(opt, min(cfg.warmup_steps, total // 2), total)
     targets_all = torch.tensor(train_df[LABEL_COLUMNS].to_numpy(), dtype=torch.float32,
                                device=compute.device)  # (N, 4)
+    signs = torch.tensor(SIGNS, dtype=torch.float32, device=compute.device) * torch.tensor(
+        cfg.weights, dtype=torch.float32, device=compute.device)  # (4,): R = scores @ signs
+    groups_all = pd.factorize(train_df["prompt"])[0]  # (N,) one code per prompt
     history: dict[str, list] = {"step_loss": [], "epoch": [], "train_loss": [], "val_loss": [], "val_mae": []}
     gen = torch.Generator().manual_seed(cfg.seed)
     t0 = time.time()
     for epoch in range(cfg.num_epochs):
         model.train()
-        order = torch.randperm(len(train_df), generator=gen)
+        order = grouped_order(groups_all, gen) if cfg.pairwise_weight else torch.randperm(len(train_df), generator=gen)
         losses = []
         starts = range(0, len(order), cfg.batch_size)
         bar = progress(len(starts), f"reward epoch {epoch + 1}/{cfg.num_epochs}")
@@ -96,8 +117,13 @@ def train_reward_model(cfg: RewardConfig, df: pd.DataFrame, out_dir: Path) -> tu
             enc = encode_pairs(tokenizer, rows["prompt"].tolist(), rows["response"].tolist(), cfg.max_length)
             with compute.autocast():
                 pred = net(**to_device(enc, compute.device)).float()  # (B, 4)
+            target = targets_all[idx.to(compute.device)]
             # MSE per head, summed over the four heads
-            loss = ((pred - targets_all[idx.to(compute.device)]) ** 2).mean(0).sum()
+            loss = ((pred - target) ** 2).mean(0).sum()
+            if cfg.pairwise_weight:
+                groups = torch.from_numpy(groups_all[idx.numpy()]).to(compute.device)
+                loss = loss + cfg.pairwise_weight * pairwise_loss(pred @ signs, target @ signs, groups,
+                                                                  cfg.pairwise_margin)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
