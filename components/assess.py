@@ -1,7 +1,9 @@
-"""Step 6: evaluate and probe the base and RL policies. The pipeline fans this out with `dsl.ParallelFor` over
-the assessments (`evaluate`, `probe`): a ParallelFor body runs the same task for every item, so one component
-serves both, picking the stage's run function by the item; each item carries its own config section, so each
-assessment's cache key depends only on its own section."""
+"""Step 6: assess the base and RL policies: evaluate, probe and, where `benchmark.files` lists files, the external
+safety benchmarks. The pipeline fans this out with `dsl.ParallelFor` over the planned assessments: a ParallelFor
+body runs the same task for every item, so one component serves all of them, picking the stage's run function by
+the item; each item carries its own config section, so each assessment's cache key depends only on its own section.
+`assess_policies` runs any of them by name (component_step looks the stage up in saferlhf.stages); its source,
+part of every item's cache key, is left as it was before the benchmark item, so evaluate and probe keep theirs."""
 
 from typing import List
 
@@ -11,9 +13,15 @@ from components._common import component
 
 
 @component
-def plan_assessments(evaluate_stage: str, probe_stage: str) -> List[dict]:
-    """The fan-out's items: [{"assessment": name, "stage": its config section}]."""
-    return [{"assessment": "evaluate", "stage": evaluate_stage}, {"assessment": "probe", "stage": probe_stage}]
+def plan_assessments(evaluate_stage: str, probe_stage: str, benchmark_stage: str) -> List[dict]:
+    """The fan-out's items: [{"assessment": name, "stage": its config section}] for evaluate, probe and, only when
+    the `benchmark` section lists files, benchmark (`saferlhf.benchmarks.run.run_benchmark` -> benchmarks/). Its
+    files are read by the benchmark item's own pod: under kfp.local local paths (relative to where `saferlhf
+    pipeline run` runs, checked by resolve-config); on a cluster they must exist in the image (relative to its
+    working directory) or on a volume mounted into that pod, at the path the config gives."""
+    from saferlhf.pipeline import assessment_plan
+
+    return assessment_plan({"evaluate": evaluate_stage, "probe": probe_stage, "benchmark": benchmark_stage})
 
 
 @component

@@ -17,9 +17,9 @@ from pipelines import monitor_pipeline as monitor, platform, saferlhf_pipeline a
 from saferlhf.artifacts import Layout
 from saferlhf.errors import UserError
 from saferlhf.pipeline import source_hash
-from saferlhf.pipeline.steps import SHARED_HOST_ENV
+from saferlhf.pipeline.platform import SHARED_HOST_ENV
 from saferlhf.pipeline.progress import Progress, captured, metrics_headline, terminal_writer
-from saferlhf.stages import STAGE
+from saferlhf.stages import ASSESSMENTS, STAGE
 
 log = logging.getLogger(__name__)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -122,7 +122,7 @@ def _keys(task: str) -> tuple[str, ...]:
     if task in STAGE:
         return STAGE[task].result_model().KEY
     if task == "assess-policies":
-        return STAGE["evaluate"].result_model().KEY + STAGE["probe"].result_model().KEY
+        return tuple(k for name in ASSESSMENTS for k in STAGE[name].result_model().KEY)
     return {"promotion-gate": ("passed",), "register": ("gate_passed",)}.get(task, ())
 
 

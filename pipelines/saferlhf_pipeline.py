@@ -1,6 +1,7 @@
 """The SafeRLHF pipeline: data -> base policy -> its own labelled answers (off by default) -> reward model -> RL ->
-evaluate + probe -> ONNX export -> promotion gate -> register. Compile with `saferlhf pipeline compile`; run locally
-with `saferlhf pipeline run` (kfp.local) or on Kubeflow with `saferlhf pipeline submit`."""
+evaluate + probe (+ external benchmarks where configured) -> ONNX export -> promotion gate -> register. Compile
+with `saferlhf pipeline compile`; run locally with `saferlhf pipeline run` (kfp.local) or on Kubeflow with
+`saferlhf pipeline submit`."""
 
 from pathlib import Path
 from typing import NamedTuple
@@ -31,7 +32,7 @@ TRAINJOB_IMAGE = GPU_IMAGE or BASE_IMAGE
 Outputs = NamedTuple("Outputs", [("dataset", Dataset), ("base_policy", Model), ("contrast", Dataset),
                                  ("reward_model", Model),
                                  ("rl_policy", Model), ("reward_onnx", Model), ("evaluation", Artifact),
-                                 ("probes_report", Artifact), ("promotion", Markdown)])
+                                 ("probes_report", Artifact), ("benchmarks", Artifact), ("promotion", Markdown)])
 
 
 
@@ -120,8 +121,10 @@ def saferlhf_pipeline(config: str = "demo", overrides: dict = {}, code_version: 
                 gpu_tolerations=gpu_tolerations, gpu_node_selector=gpu_node_selector))
         reward_model = dsl.OneOf(pod_reward.outputs["reward_model"], job_reward.outputs["reward_model"])
         rl_policy = dsl.OneOf(pod_rl.outputs["rl_policy"], job_rl.outputs["rl_policy"])
-    # 6. evaluation and probes of base vs RL, fanned out (one pod each on a cluster, two threads locally)
-    plan = configure(plan_assessments(evaluate_stage=cfg["evaluate"], probe_stage=cfg["probe"]), "plan-assessments")
+    # 6. evaluation, probes and (only where `benchmark.files` lists files) external benchmarks of base vs RL,
+    # fanned out (one pod each on a cluster, ASSESS_PARALLELISM processes at a time locally)
+    plan = configure(plan_assessments(evaluate_stage=cfg["evaluate"], probe_stage=cfg["probe"],
+                                      benchmark_stage=cfg["benchmark"]), "plan-assessments")
     with dsl.ParallelFor(plan.output, parallelism=ASSESS_PARALLELISM) as item:
         assess = configure(assess_policies(
             assessment=item.assessment, stage=item.stage, dataset=dataset, base_policy=base_policy,
@@ -133,7 +136,8 @@ def saferlhf_pipeline(config: str = "demo", overrides: dict = {}, code_version: 
                                     reward_model=reward_model), "promotion-gate")
     artifacts = dict(dataset=dataset, reward_model=reward_model, reward_onnx=onnx.outputs["reward_onnx"],
                      base_policy=base_policy, rl_policy=rl_policy, evaluation=gate.outputs["evaluation"],
-                     probes_report=gate.outputs["probes_report"], decision=gate.outputs["decision"])
+                     probes_report=gate.outputs["probes_report"], benchmarks=gate.outputs["benchmarks"],
+                     decision=gate.outputs["decision"])
     with dsl.If(gate.outputs["passed"] == True, "gates-passed"):  # noqa: E712 - a pipeline expression, not Python
         configure(register(stage=cfg["registry"], promote=True, **artifacts), "register")
     with dsl.Else("gates-failed"):
@@ -142,4 +146,5 @@ def saferlhf_pipeline(config: str = "demo", overrides: dict = {}, code_version: 
     platform.apply(gpus=gpus, gpu_tolerations=gpu_tolerations, gpu_node_selector=gpu_node_selector)
     return Outputs(dataset=dataset, base_policy=base_policy, contrast=contrast, reward_model=reward_model,
                    rl_policy=rl_policy, reward_onnx=onnx.outputs["reward_onnx"], evaluation=gate.outputs["evaluation"],
-                   probes_report=gate.outputs["probes_report"], promotion=gate.outputs["decision"])
+                   probes_report=gate.outputs["probes_report"], benchmarks=gate.outputs["benchmarks"],
+                   promotion=gate.outputs["decision"])

@@ -115,14 +115,14 @@ STAGES: tuple[Stage, ...] = (
           ("benchmark",), "External safety benchmarks", "Benchmarks", Resources("2", "4", "6Gi", "12Gi"),
           "Base vs RL policy on external safety benchmarks (HarmBench, AdvBench, JailbreakBench, StrongREJECT, "
           "Do-Not-Answer, XSTest, OR-Bench files: --files [format[:expect]=]path,...), each response judged by "
-          "every --judges -> benchmarks/report.json + plots (attack success / over-refusal with bootstrap 95% CIs).",
-          pipeline=""),
+          "every --judges -> benchmarks/report.json + plots (attack success / over-refusal with bootstrap 95% CIs)."),
     Stage("export-onnx", "export", "saferlhf.onnx_export:run_export", "ExportResult", ("data_dir", "reward_model"),
           ("reward_onnx",), "reward_onnx/export_report.json", ("reward", "export-onnx"), "ONNX export",
           "ONNX export", Resources("1", "2", "4Gi", "8Gi"),
           'Export the reward model to ONNX (fp32; `--quantize int8` adds INT8) and check parity against PyTorch.'),
     Stage("register", "registry", "saferlhf.registry:run_register", "RegisterResult",
-          ("data_dir", "reward_model", "reward_onnx", "base_policy", "rl_policy", "evaluation", "probes_report"),
+          ("data_dir", "reward_model", "reward_onnx", "base_policy", "rl_policy", "evaluation", "probes_report",
+           "benchmarks"),
           (), "registry_decisions", ("registry", "register"), "Registration", "Registry",
           Resources("500m", "1", "2Gi", "4Gi"),
           "Register the current reward model, ONNX export and RL policy as new versions (alias `challenger`); move "
@@ -136,7 +136,10 @@ STAGES: tuple[Stage, ...] = (
 STAGE = {s.name: s for s in STAGES}
 BY_SECTION = {s.section: s for s in STAGES}
 # The pipeline's fan-out runs these stages as items of one `assess-policies` task, this many at a time.
-ASSESSMENTS = ("evaluate", "probe")
+ASSESSMENTS = ("evaluate", "probe", "benchmark")
+# Assessments planned only where their section turns them on: stage -> the field that must be non-empty. Off, the
+# plan is the other items alone, so a config without them runs (and caches) as before they existed.
+OPTIONAL_ASSESSMENTS = {"benchmark": "files"}
 ASSESS_PARALLELISM = 2
 # Pipeline steps that are plumbing, not stages (config resolution, fan-out, gate): their pods' sizes.
 PLUMBING = {
@@ -196,5 +199,7 @@ def pipeline_stages(pipeline: str = "saferlhf") -> tuple[Stage, ...]:
 
 def demo_commands() -> list[str]:
     """`make demo-stages`: the main pipeline's stages as CLI commands, in order (export asks for INT8 as the
-    pipeline's demo config does)."""
-    return [s.cli + (" --quantize int8" if s.name == "export-onnx" else "") for s in pipeline_stages()]
+    pipeline's demo config does; the optional assessments are off in the demo config, and `saferlhf benchmark`
+    without files is an error)."""
+    return [s.cli + (" --quantize int8" if s.name == "export-onnx" else "") for s in pipeline_stages()
+            if s.name not in OPTIONAL_ASSESSMENTS]

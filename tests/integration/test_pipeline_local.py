@@ -1,6 +1,7 @@
 """A real kfp.local run of the whole pipeline (`saferlhf pipeline run`: every step a subprocess, real stages) on a
-tiny config: artifacts published in the seed's layout, metrics on the Metrics artifacts, a rerun served from the
-step cache, and a failing step named in one line. Then the drift-monitor pipeline (`--pipeline monitor`) on small
+tiny config with two benchmark files (the fan-out's third item): artifacts published in the seed's layout, the
+benchmark gate applied by the promotion gate and the registry, metrics on the Metrics artifacts, a rerun served
+from the step cache, and a failing step named in one line. Then the drift-monitor pipeline (`--pipeline monitor`) on small
 generated prediction logs: normal traffic passes, a jailbreak surge fails the run or, told not to, reports it."""
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ TINY = {
     "probe": {"max_prompts_per_probe": 4, "max_new_tokens": 8},
     "export": {"max_parity_samples": 16},
 }
+# Two files of the benchmark fixture (tests/fixtures/benchmarks/benchmarks.yaml), one to refuse and one to answer,
+# relative to the repository as `saferlhf pipeline run` (run from there) reads them; sized to cost seconds.
+BENCHMARK = {"files": [{"path": "tests/fixtures/benchmarks/advbench_harmful_behaviors.csv", "format": "advbench"},
+                       {"path": "tests/fixtures/benchmarks/jbb_benign-behaviors.csv", "format": "jailbreakbench",
+                        "expect": "answer", "name": "jailbreakbench-benign"}],
+             "max_prompts": 4, "samples": 1, "bootstrap": 100, "max_new_tokens": 8}
 
 
 def pipeline_run(config: Path, *params: str, pipeline: str = "saferlhf") -> tuple[subprocess.CompletedProcess, float]:
@@ -54,7 +61,7 @@ def pipeline_seconds(stdout: str) -> float:
 def first_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     config = root / "tiny.yaml"
-    config.write_text(yaml.safe_dump({"output_root": str(root / "outputs"), **TINY}))
+    config.write_text(yaml.safe_dump({"output_root": str(root / "outputs"), **TINY, "benchmark": BENCHMARK}))
     r, seconds = pipeline_run(config)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return config, root / "outputs", r, seconds
@@ -65,9 +72,16 @@ def test_run_publishes_the_seed_layout_and_metrics(first_run):
     for rel in ("data/safety_labels.csv", "data/prompts.json", "models/reward_model/model.safetensors",
                 "models/reward_model/onnx/model.onnx", "models/base_policy/config.json",
                 "models/rl_policy/config.json", "evaluation_results/evaluation_results.json", "probes_report.json",
-                "promotion_decision.md"):
+                "benchmarks/report.json", "promotion_decision.md"):
         assert (out / rel).exists(), rel
     assert "summary" in json.loads((out / "probes_report.json").read_text())
+    bench = json.loads((out / "benchmarks" / "report.json").read_text())
+    assert [b["name"] for b in bench["benchmarks"]] == ["advbench", "jailbreakbench-benign"]
+    # the benchmark gate was evaluated, not skipped: by the promotion gate and by the registry's own evidence
+    assert "| benchmarks_not_worse |" in (out / "promotion_decision.md").read_text()
+    register = [json.loads(p.read_text()) for p in (out / "pipeline_runs").rglob("metrics")
+                if p.parent.name.startswith("register")]
+    assert register and all("benchmark_regressions" in m for m in register), register
     # headline numbers were logged on the steps' Metrics artifacts (what the KFP UI shows)
     reward_metrics = next((out / "pipeline_runs").rglob("train-reward/metrics"))
     assert 0.0 <= json.loads(reward_metrics.read_text())["pairwise_accuracy"] <= 1.0

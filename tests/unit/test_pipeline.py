@@ -175,3 +175,90 @@ def test_assessments_share_the_machines_cpus_under_the_local_runner(monkeypatch)
             assert share_cpus(step) == max(1, cpu_limit() // ASSESS_PARALLELISM) == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
+
+
+FIXTURE_BENCHMARKS = "tests/fixtures/benchmarks/"
+
+
+def test_the_benchmark_is_planned_only_where_benchmark_files_are_configured():
+    """No files (the demo): exactly the two items of the fan-out before the benchmark step, so their cache keys
+    stand; with files, a third item carrying the benchmark section."""
+    from saferlhf.pipeline import assessment_plan
+
+    def plan(cfg):
+        return assessment_plan(section_payloads(cfg, ["evaluate", "probe", "benchmark"], "v"))
+
+    demo = resolve_config("demo")
+    payloads = section_payloads(demo, ["evaluate", "probe"], "v")
+    assert plan(demo) == [{"assessment": "evaluate", "stage": payloads["evaluate"]},
+                          {"assessment": "probe", "stage": payloads["probe"]}]
+    files = [{"path": FIXTURE_BENCHMARKS + "advbench_harmful_behaviors.csv", "format": "advbench"}]
+    items = plan(resolve_config("demo", {"benchmark": {"files": files}}))
+    assert [i["assessment"] for i in items] == ["evaluate", "probe", "benchmark"]
+    assert stage_config(items[2]["stage"])[1].files[0].format == "advbench"
+
+
+def test_local_runs_read_benchmark_files_from_their_directory(tmp_path: Path, monkeypatch):
+    """kfp.local: relative paths become absolute against the run's directory (as `saferlhf benchmark` reads them)
+    and a missing file stops resolve-config in one line; on a cluster the paths are left to the benchmark pod."""
+    from saferlhf.pipeline import local_benchmark_files
+    from saferlhf.pipeline.platform import SHARED_HOST_ENV
+
+    rel = FIXTURE_BENCHMARKS + "xstest_prompts.csv"
+    cfg = resolve_config("", {"benchmark": {"files": [rel, str(tmp_path / "absent.csv")]}})
+    monkeypatch.delenv(SHARED_HOST_ENV, raising=False)
+    assert local_benchmark_files(cfg, REPO) == cfg
+    monkeypatch.setenv(SHARED_HOST_ENV, "1")
+    with pytest.raises(UserError, match=r"^benchmark\.files\[1\]: .*absent\.csv not found \(relative paths are read "
+                                        r"from .*\)$"):
+        local_benchmark_files(cfg, REPO)
+    one = cfg.model_copy(update={"benchmark": cfg.benchmark.model_copy(update={"files": cfg.benchmark.files[:1]})})
+    assert local_benchmark_files(one, REPO).benchmark.files[0].path == str(REPO / rel)
+
+
+def _assessment_outputs(root: Path, benchmark_regressions: int | None) -> list[tuple[str, str]]:
+    """What the fan-out hands the gate: an evaluation folder, a probe report and, unless None, a benchmark folder
+    whose report has that many regressions (metadata left empty: the gate tells them apart by their files)."""
+    from saferlhf.benchmarks.report import BenchmarkReport, gate
+    from saferlhf.io import write_json
+    from tests.unit.test_benchmark_report import _records, _result
+
+    write_json(root / "evaluation" / "evaluation_results.json", {
+        "unsafe_output_pct_harmful": {"base": 50.0, "rl": 10.0, "reduction_pct": 80.0},
+        "over_refusal": {"base_pct": 2.0, "rl_pct": 2.0, "change_points": 0.0}})
+    write_json(root / "probes.json", {"summary": {"base_model_overall_risk": 0.4, "rl_model_overall_risk": 0.1}})
+    outs = [("", str(root / "evaluation")), ("", str(root / "probes.json"))]
+    if benchmark_regressions is not None:
+        results = [_result(_records([False] * 40, [True] * 40), f"b{i}") for i in range(benchmark_regressions)]
+        rep = BenchmarkReport(judges=["j"], samples=1, max_new_tokens=8, temperature=1.0, bootstrap=500, seed=0,
+                              benchmarks=results, gate=gate(results), records_path="r.jsonl", plots=[], seconds=0.0)
+        write_json(root / "bench" / "report.json", rep.model_dump(mode="json"))
+        outs.append(("", str(root / "bench")))
+    return outs
+
+
+@pytest.mark.parametrize("regressions,required", [(None, False), (None, True), (1, False)])
+def test_the_promotion_gate_applies_the_benchmark_gate_when_the_benchmark_ran(tmp_path: Path, regressions, required):
+    from saferlhf.pipeline import gate_step
+    from saferlhf.pipeline.steps import NOT_RUN_FILE
+
+    (tmp_path / "reward").mkdir()
+    (tmp_path / "reward" / "metrics.json").write_text(json.dumps({"pairwise_accuracy": 0.9, "ece_max": 0.05}))
+    payload = section_payloads(resolve_config("", {"registry": {"require_benchmarks": required}}), ["registry"],
+                               "v")["registry"]
+    out = tmp_path / "gate"
+    outputs = {k: str(out / k) for k in ("evaluate", "probe", "benchmark")}
+    metrics = SimpleNamespace(path=str(out / "metrics"), log_metric=lambda k, v: None)
+    result = gate_step(payload, _assessment_outputs(tmp_path, regressions), str(tmp_path / "reward"), outputs,
+                       str(out / "decision.md"), metrics)
+    gates = {g["name"]: g for g in result["gates"]}
+    if regressions is None and not required:  # not configured: skipped, and nothing to publish
+        assert "benchmarks_not_worse" not in gates and result["passed"], result["reason"]
+        assert (out / "benchmark" / NOT_RUN_FILE).is_file()
+        assert "benchmarks" not in publish({"benchmarks": outputs["benchmark"]}, Layout(tmp_path / "outputs"))
+    else:  # required without a report, or a regression: evaluated and failed
+        assert not gates["benchmarks_not_worse"]["passed"] and not result["passed"]
+    if regressions:
+        assert gates["benchmarks_not_worse"]["value"] == 1.0
+        assert (out / "benchmark" / "report.json").is_file()
+        assert "benchmarks_not_worse" in (out / "decision.md").read_text()

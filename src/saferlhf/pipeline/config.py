@@ -1,5 +1,6 @@
 """Pipeline configuration: the YAML (name, path or inline text) plus the pipeline parameters, resolved once into
-one validated section per stage; `k=v` parameter parsing; the code version that keys the step cache."""
+one validated section per stage, and the assessments those sections plan; `k=v` parameter parsing; the code version
+that keys the step cache."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pydantic import ValidationError
 
 from saferlhf.config import Config, RegistryConfig, StageConfig, format_validation_error
 from saferlhf.errors import UserError
-from saferlhf.pipeline.platform import require_tracking_uri
+from saferlhf.pipeline.platform import SHARED_HOST_ENV, require_tracking_uri
+from saferlhf.stages import ASSESSMENTS, OPTIONAL_ASSESSMENTS
 
 
 # Pipeline parameter -> the config fields it sets; its "unset" value (UNSET: the pipeline's default) keeps the
@@ -116,6 +118,34 @@ def section_payloads(cfg: Config, sections: list[str], code_version: str) -> dic
         out[s] = json.dumps({"section": s, "code_version": code_version, "config": body, "tracking": tracking},
                             sort_keys=True)
     return out
+
+
+def local_benchmark_files(cfg: Config, cwd: Path | None = None) -> Config:
+    """Under kfp.local (`saferlhf pipeline run`: every step a process here, in its directory) the benchmark files
+    as absolute paths, relative ones read from `cwd` as `saferlhf benchmark` reads them, each checked now rather than
+    after training. Elsewhere (a cluster's resolve-config pod, which has neither the files nor their volume) `cfg`
+    unchanged: the benchmark item's pod reads them from the image or a mounted volume."""
+    if not cfg.benchmark.files or not os.environ.get(SHARED_HOST_ENV):
+        return cfg
+    cwd = cwd or Path.cwd()
+    files = []
+    for i, f in enumerate(cfg.benchmark.files):
+        path = cwd / f.path  # an absolute f.path stays as it is
+        if not path.is_file():
+            raise UserError(f"benchmark.files[{i}]: {f.path} not found (relative paths are read from {cwd})")
+        files.append(f.model_copy(update={"path": str(path)}))
+    return cfg.model_copy(update={"benchmark": cfg.benchmark.model_copy(update={"files": tuple(files)})})
+
+
+def assessment_plan(payloads: dict[str, str]) -> list[dict]:
+    """The fan-out's items from the assessments' section payloads (section_payloads), in ASSESSMENTS order:
+    [{"assessment": stage, "stage": its payload}], an optional one only where its section turns it on
+    (OPTIONAL_ASSESSMENTS: benchmark when `benchmark.files` lists files)."""
+    def planned(name: str) -> bool:
+        field = OPTIONAL_ASSESSMENTS.get(name)
+        return field is None or bool((json.loads(payloads[name]).get("config") or {}).get(field))
+
+    return [{"assessment": name, "stage": payloads[name]} for name in ASSESSMENTS if planned(name)]
 
 
 # Drift-monitor pipeline parameters, each setting the `monitor` field of the same name (UNSET keeps the YAML's).

@@ -15,6 +15,8 @@ from saferlhf.errors import UserError
 # Set on every step pod by KFP's executor template (backend/src/v2/compiler/argocompiler/common.go, from the pod's
 # own metadata); kfp.local sets neither. Their presence is how a step knows it runs on a cluster.
 POD_ENV = ("KFP_POD_NAME", "KFP_POD_UID")
+# Set by `saferlhf pipeline run` (kfp.local): every step is a process on this one machine.
+SHARED_HOST_ENV = "SAFERLHF_SHARED_HOST"
 
 CONFIG_MAP = "saferlhf-pipeline-env"
 """ConfigMap in the run's namespace: non-secret MLflow settings for every step (manifests/base/pipeline-env.yaml)."""

@@ -12,6 +12,7 @@ from typing import Any
 from saferlhf.artifacts import Layout
 from saferlhf.errors import UserError
 from saferlhf.io import hardlink_or_copy
+from saferlhf.pipeline.steps import NOT_RUN_FILE
 from saferlhf.stages import STAGE, published
 
 # pipeline output name -> Layout attribute it is published to (order matters: onnx lives inside reward_model)
@@ -39,11 +40,13 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def publish(artifacts: dict[str, str], layout: Layout) -> dict[str, str]:
-    """Copy a run's artifacts (pipeline output name -> path) into the seed's layout; returns name -> published path."""
+    """Copy a run's artifacts (pipeline output name -> path) into the seed's layout; returns name -> published path.
+    An assessment the run did not plan (its output a NOT_RUN_FILE note) is left out, so a report the CLI wrote
+    there stays."""
     done = {}
     for name, attr in PUBLISH.items():
         src = artifacts.get(name)
-        if not src or not Path(src).exists():
+        if not src or not Path(src).exists() or (Path(src) / NOT_RUN_FILE).is_file():
             continue
         dst = getattr(layout, attr)
         _copy(Path(src), dst)

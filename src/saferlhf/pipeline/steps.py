@@ -19,18 +19,17 @@ from typing import Any
 from saferlhf.artifacts import Layout
 from saferlhf.io import hardlink_or_copy, write_json, write_text
 from saferlhf.pipeline.config import stage_config
-from saferlhf.pipeline.platform import require_tracking_uri
+from saferlhf.pipeline.platform import SHARED_HOST_ENV, require_tracking_uri
 from saferlhf.pipeline.trainjob import TrainJobSettings
 from saferlhf.results import StageResult
-from saferlhf.stages import ASSESS_PARALLELISM, ASSESSMENTS, STAGE, place_of
-
-# Set by `saferlhf pipeline run` (kfp.local): every step is a process on this one machine.
-SHARED_HOST_ENV = "SAFERLHF_SHARED_HOST"
+from saferlhf.stages import ASSESS_PARALLELISM, ASSESSMENTS, OPTIONAL_ASSESSMENTS, STAGE, place_of
 
 log = logging.getLogger(__name__)
 
 # Files in a stage's output that make its report.
 REPORT_IMAGES = ("plots/*.png", "*.png")
+# The one file of an optional assessment's output when it was not planned (publishing leaves such an output out).
+NOT_RUN_FILE = "not_run.txt"
 
 
 def step_io(step: str, artifacts: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -217,7 +216,8 @@ def write_report(path: str, title: str, numbers: dict[str, float], folders: list
 
 def gate_decision(payload: str, inputs: dict[str, str], scratch: str) -> dict:
     """The pipeline's promotion gate: the registry's absolute gates (no champion comparison: that needs the
-    registry, which the register step reaches) on the evaluation, probe and reward-model reports."""
+    registry, which the register step reaches) on the evaluation, probe, benchmark (when run) and reward-model
+    reports."""
     from saferlhf.registry.evidence import gate_metrics
     from saferlhf.registry.gates import POLICY_MODEL, decide
 
@@ -243,19 +243,35 @@ def decision_markdown(decision: dict) -> str:
 
 
 
-def gate_step(payload: str, assessments: list[tuple[str, str]], reward_model: str, evaluation: str,
-              probes_report: str, decision: str, metrics: Any) -> dict:
-    """The gate component's body: gather the fanned-out assessment outputs (by their `assessment` metadata,
-    else by kind: evaluation is a folder, the probe report a file) into typed outputs, then decide."""
-    named = {kind or ("evaluate" if Path(p).is_dir() else "probe"): p for kind, p in assessments}
-    missing = [k for k in ASSESSMENTS if k not in named]
+def assessment_kind(path: Path) -> str:
+    """Which assessment wrote an output, by its report file at the stage table's place (evaluation: a folder with
+    evaluation_results.json, probes: the report file itself, benchmarks: a folder with report.json)."""
+    for name in ASSESSMENTS:
+        _, _, file = STAGE[name].report.partition("/")
+        if (path / file).is_file() if file else path.is_file():
+            return name
+    raise RuntimeError(f"promotion gate: {path} is the output of no assessment ({', '.join(ASSESSMENTS)})")
+
+
+def gate_step(payload: str, assessments: list[tuple[str, str]], reward_model: str, outputs: dict[str, str],
+              decision: str, metrics: Any) -> dict:
+    """The gate component's body: gather the fanned-out assessment outputs (by their `assessment` metadata, else
+    by their report file) into typed outputs (assessment -> path: evaluate, probe, benchmark), then decide. An
+    optional assessment that was not planned gets a folder holding only NOT_RUN_FILE: every output needs a file
+    (kfp.local's cache takes a missing one for a miss) and publishing skips it."""
+    named = {kind or assessment_kind(Path(p)): p for kind, p in assessments}
+    missing = [k for k in ASSESSMENTS if k not in named and k not in OPTIONAL_ASSESSMENTS]
     if missing:
         raise RuntimeError(f"promotion gate: no output from assessment(s) {missing}")
-    for kind, dst in (("evaluate", evaluation), ("probe", probes_report)):
-        src = Path(named[kind])
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
-    result = gate_decision(payload, {"evaluation": evaluation, "probes_report": probes_report,
-                                     "reward_model": reward_model}, str(Path(decision).parent / "layout"))
+    for kind, dst in outputs.items():
+        if kind in named:
+            src = Path(named[kind])
+            (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+        else:
+            field = f"{STAGE[kind].section}.{OPTIONAL_ASSESSMENTS[kind]}"
+            write_text(Path(dst) / NOT_RUN_FILE, f"{kind}: not run ({field} is empty)\n")
+    places = {STAGE[kind].outputs[0]: path for kind, path in outputs.items()}  # evaluation, probes_report, benchmarks
+    result = gate_decision(payload, {**places, "reward_model": reward_model}, str(Path(decision).parent / "layout"))
     values = {g["name"]: g["value"] for g in result["gates"] if g["value"] is not None}
     log_metrics(metrics, {"passed": float(result["passed"]), **values})
     write_text(Path(decision), decision_markdown(result))
