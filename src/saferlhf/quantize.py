@@ -103,6 +103,7 @@ def quantize(src: Path, dst: Path, int8_nodes: list[str], method: str = "dynamic
             from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
             model, keep = onnx.load(str(src)), set(int8_nodes)
+            before = _integer_gemms(model)  # the quantizer rewrites `model` in place
             # nodes_to_include does not restrict (every MatMul is still taken): exclude all the others by name
             q = MatMulNBitsQuantizer(model, bits=8, block_size=block_size, is_symmetric=True, accuracy_level=4,
                                      nodes_to_exclude=[n.name for n in model.graph.node if n.name not in keep])
@@ -111,21 +112,21 @@ def quantize(src: Path, dst: Path, int8_nodes: list[str], method: str = "dynamic
         else:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
+            before = _integer_gemms(onnx.load(str(src), load_external_data=False))
             # DefaultTensorType: the fused contrib ops defeat ONNX shape inference, their outputs are fp32
             quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
                              op_types_to_quantize=list(METHOD_OPS["dynamic"]), nodes_to_quantize=list(int8_nodes),
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     finally:
         root.setLevel(level)
-    done = _integer_gemms(dst) - _integer_gemms(src)  # src may hold some already (one method after another)
+    # src may hold some already (one method after another): count only the new ones
+    done = _integer_gemms(onnx.load(str(dst), load_external_data=False)) - before
     if done != len(int8_nodes):  # the graph must hold what the report will say it holds
         raise RuntimeError(f"{dst}: {done} new integer GEMMs after quantizing {len(int8_nodes)} nodes")
 
 
-def _integer_gemms(path: Path) -> int:
-    import onnx
-
-    return sum(n.op_type in INTEGER_OPS for n in onnx.load(str(path), load_external_data=False).graph.node)
+def _integer_gemms(model) -> int:
+    return sum(n.op_type in INTEGER_OPS for n in model.graph.node)
 
 
 @dataclass
