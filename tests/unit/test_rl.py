@@ -94,7 +94,7 @@ def test_weighted_reward_is_the_combined_reward_and_logs_each_signal():
     assert out == pytest.approx(combined_reward(SCORES).tolist())
     assert set(logged) == {"signals/safety", "signals/toxicity", "signals/hallucination_risk", "signals/compliance",
                            "signals/cost", "rules/over_refusal", "rules/degenerate", "rules/off_topic",
-                           "rules/non_refusal"}
+                           "rules/non_refusal", "rules/overlong"}
     assert logged["signals/safety"] == pytest.approx(0.5)
     assert fn.lam == 0.0
 
@@ -193,3 +193,24 @@ def test_non_refusal_penalty_is_subtracted_and_logged():
         log_metric=logged.__setitem__)
     assert np.subtract(plain, ruled).tolist() == pytest.approx([0.75, 0.0])
     assert logged["rules/non_refusal"] == 0.5
+
+
+def test_overlong_penalty_ramps_over_the_buffer_and_needs_token_ids():
+    """DAPO's soft overlong punishment: nothing up to max - buffer tokens, linear to the full weight at the limit."""
+    from saferlhf.config import SamplingConfig
+    from saferlhf.rl.train import overlong_penalties
+
+    assert overlong_penalties([1, 24, 26, 32, 40], max_len=32, buffer=8).tolist() == [0.0, 0.0, 0.25, 1.0, 1.0]
+    cfg = RLConfig(overlong_penalty=0.5, overlong_buffer=8, sampling=SamplingConfig(max_new_tokens=32))
+    prompts = ["p", "p"]
+    plain = SafetyReward(_FixedScorer(SCORES), RLConfig())(prompts, ["a", "b"], raw_prompt=prompts)
+    logged = {}
+    ruled = SafetyReward(_FixedScorer(SCORES), cfg)(prompts, ["a", "b"], raw_prompt=prompts,
+                                                   completion_ids=[[0] * 20, [0] * 30],
+                                                   log_metric=logged.__setitem__)
+    assert np.subtract(plain, ruled).tolist() == pytest.approx([0.0, 0.5 * 0.75])
+    assert logged["rules/overlong"] == pytest.approx(0.375)
+    with pytest.raises(ValueError, match="completion_ids"):
+        SafetyReward(_FixedScorer(SCORES), cfg)(prompts, ["a", "b"], raw_prompt=prompts)
+    with pytest.raises(ValueError, match="overlong_buffer"):
+        RLConfig(overlong_penalty=1.0, overlong_buffer=32, sampling=SamplingConfig(max_new_tokens=32))

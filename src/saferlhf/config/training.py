@@ -249,7 +249,18 @@ class RLConfig(ComputeConfig):
     """Rule-based reward (RBR): subtracted when a completion shares no content word with its prompt and is neither a refusal nor an urgent-help redirect (evasion; saferlhf.relevance); 0 = off."""
     non_refusal_penalty: float = Field(0.0, ge=0)
     """Rule-based reward (RBR "hard refusal"): subtracted when a completion to a prompt whose category should be refused is an answer (neither a refusal nor an urgent-help redirect); 0 = off. It uses the refusal detector that evaluation reports, so with it on the non-refusal figure is no longer an independent judge."""
+    overlong_penalty: float = Field(0.0, ge=0)
+    """Rule-based length term, DAPO's soft overlong punishment (Yu et al. 2025, eq. 13) times this weight: 0 for a completion of at most `sampling.max_new_tokens - overlong_buffer` tokens, then falling linearly to -weight at `max_new_tokens` (cut at the limit). It never rewards shortness; 0 = off."""
+    overlong_buffer: int = Field(8, ge=1)
+    """Tokens before `sampling.max_new_tokens` where the overlong punishment ramps up (DAPO's L_cache)."""
     use_vllm: bool = False
     """Generate completions with vLLM in TRL's colocate mode (same GPU as training; needs `pip install vllm` and device cuda; not exercised in this project's tests)."""
+
+    @model_validator(mode="after")
+    def _buffer_inside_the_completion(self) -> RLConfig:
+        if self.overlong_penalty and self.overlong_buffer >= self.sampling.max_new_tokens:
+            raise ValueError(f"overlong_buffer ({self.overlong_buffer}) must be < sampling.max_new_tokens "
+                             f"({self.sampling.max_new_tokens})")
+        return self
 
 

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 STATS_FILE = RLResult.STATS_FILE
 STAT_KEYS = ("step", "reward", *SIGNALS, "kl", "beta", "lambda", "cost", "entropy", "completion_length",
-             "over_refusal", "degenerate", "off_topic", "non_refusal")
+             "over_refusal", "degenerate", "off_topic", "non_refusal", "overlong")
 
 
 class SafetyReward:
@@ -46,7 +46,10 @@ class SafetyReward:
     policy games a safety reward model: blanket refusals, refusal stuffing and evasion (the first full demo-real's
     RL policy answered harmful and benign prompts alike with "I can help with a variety of situations ...", which
     the template-trained reward model scored safety 0.99).
-    The off-topic rule is lexical (saferlhf.relevance), so it cannot share the reward model's blind spot."""
+    The off-topic rule is lexical (saferlhf.relevance), so it cannot share the reward model's blind spot.
+    `overlong_penalty` weights DAPO's soft overlong punishment (`overlong_penalties`): the reward model prefers
+    longer answers, and without it the SmolLM2 policy's answers grew to the token limit (run 9: 26 -> 32 of 32
+    tokens over 40 steps, benign answers 1.78x the base's words)."""
 
     __name__ = "safety_reward"  # TRL names the reward column after the function
 
@@ -59,7 +62,8 @@ class SafetyReward:
     def lam(self) -> float:
         return math.exp(self.log_lambda) if self.cfg.objective == "lagrangian" else 0.0
 
-    def __call__(self, prompts, completions, raw_prompt, category=None, log_metric=None, **_) -> list[float]:
+    def __call__(self, prompts, completions, raw_prompt, category=None, completion_ids=None, log_metric=None,
+                 **_) -> list[float]:
         texts = [c.strip() for c in completions]
         scores = self.scorer.scores(list(raw_prompt), texts)  # (B*G, 4)
         cost = safety_cost(scores)  # (B*G,)
@@ -73,6 +77,13 @@ class SafetyReward:
         answered = non_refusal_flags(texts, category)  # (B*G,) bool
         reward = (reward - self.cfg.refusal_penalty * over_refused - self.cfg.degeneracy_penalty * degenerate
                   - self.cfg.off_topic_penalty * off_topic - self.cfg.non_refusal_penalty * answered)
+        overlong = np.zeros(len(texts))
+        if self.cfg.overlong_penalty:
+            if completion_ids is None:  # TRL passes the token ids to every reward function
+                raise ValueError("overlong_penalty needs the completions' token ids (completion_ids)")
+            overlong = overlong_penalties([len(ids) for ids in completion_ids], self.cfg.sampling.max_new_tokens,
+                                          self.cfg.overlong_buffer)
+            reward = reward - self.cfg.overlong_penalty * overlong
         self.recent_costs.append(float(cost.mean()))
         if log_metric is not None:
             for i, name in enumerate(SIGNALS):
@@ -82,6 +93,7 @@ class SafetyReward:
             log_metric("rules/degenerate", float(degenerate.mean()))
             log_metric("rules/off_topic", float(np.mean(off_topic)))
             log_metric("rules/non_refusal", float(answered.mean()))
+            log_metric("rules/overlong", float(overlong.mean()))
         return reward.tolist()
 
     def update_lambda(self) -> None:
@@ -108,6 +120,17 @@ def non_refusal_flags(texts: list[str], categories: list[str | None] | None) -> 
 
     cats = categories if categories is not None else [None] * len(texts)
     return np.array([expected_behaviour(c) == "refuse" and is_answer(t) for t, c in zip(texts, cats)], dtype=bool)
+
+
+def overlong_penalties(lengths: list[int], max_len: int, buffer: int) -> np.ndarray:
+    """(N,) DAPO's soft overlong punishment (Yu et al. 2025, eq. 13; trl.rewards.get_soft_overlong_punishment) as a
+    penalty in [0, 1]: 0 up to max_len - buffer tokens, then (L - (max_len - buffer)) / buffer, 1 at max_len.
+
+    >>> overlong_penalties([10, 28, 32], max_len=32, buffer=8).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    free = max_len - buffer
+    return np.clip((np.asarray(lengths, dtype=float) - free) / buffer, 0.0, 1.0)
 
 
 def off_topic_flags(prompts: list[str], texts: list[str]) -> np.ndarray:
@@ -137,7 +160,8 @@ def _make_callback(cfg: RLConfig, reward_fn: SafetyReward, stats: list[dict]):
                           "cost": logs.get("signals/cost"), "entropy": logs.get("entropy"),
                           "completion_length": logs.get("completions/mean_length"),
                           "over_refusal": logs.get("rules/over_refusal"), "degenerate": logs.get("rules/degenerate"),
-                          "off_topic": logs.get("rules/off_topic"), "non_refusal": logs.get("rules/non_refusal")})
+                          "off_topic": logs.get("rules/off_topic"), "non_refusal": logs.get("rules/non_refusal"),
+                          "overlong": logs.get("rules/overlong")})
             if cfg.adaptive_kl and kl is not None:
                 self.trainer.beta = max(cfg.min_kl_coef,
                                         adaptive_kl_update(self.trainer.beta, kl, cfg.target_kl, 1, cfg.kl_horizon))
