@@ -102,3 +102,25 @@ def test_every_everyday_benign_subject_has_a_specific_answer():
     from saferlhf.data.templates import BENIGN, SLOTS
 
     assert set(BENIGN_ANSWERS) == set(SLOTS[BENIGN]["task"]) | set(SLOTS[BENIGN]["topic"])
+
+
+def test_rl_can_skip_the_lookalikes_and_their_twins(tmp_path):
+    """`rl.skip_lookalikes`: RL's prompts are the templated ones only (the look-alikes still reach SFT and the
+    reward model through the dataset); off, RL gets every prompt of its splits."""
+    from saferlhf.artifacts import Layout
+    from saferlhf.config import RLConfig
+    from saferlhf.data.generate import write_dataset
+    from saferlhf.data.lookalike import is_lookalike
+    from saferlhf.rl.train import _prompt_dataset
+
+    prompts, df = generate(DataConfig(lookalike=True))
+    layout = Layout(tmp_path / "outputs")
+    write_dataset(prompts, df, layout.data_dir)
+    in_rl = [p for p in prompts if p.split in ("train", "validation")]
+    added = {p.prompt for p in in_rl if is_lookalike(p.category, p.template_family)}
+    assert any(p.category == LOOKALIKE for p in in_rl) and any(p.template_family.startswith(TWIN_PREFIX) for p in in_rl)
+    every = set(_prompt_dataset(layout, RLConfig(), None)["raw_prompt"])
+    kept = _prompt_dataset(layout, RLConfig(skip_lookalikes=True), None)
+    assert added <= every and not added & set(kept["raw_prompt"])
+    assert set(kept["raw_prompt"]) == every - added
+    assert LOOKALIKE not in set(kept["category"])

@@ -239,6 +239,8 @@ class RLConfig(ComputeConfig):
     """Lagrangian mode: steps averaged as 'recent cost'."""
     prompt_splits: tuple[str, ...] = ("train", "validation")
     """Splits of prompts.json whose prompts RL trains on (test stays held out for evaluation)."""
+    skip_lookalikes: bool = False
+    """Leave the look-alikes and their harmful twins (`data.lookalike`) out of RL's prompts: they then teach SFT and the reward model only. On, they made 156 of the SmolLM2 run's 829 RL prompts and RL learned no refusals (docs/real-model.md "Run 8")."""
     benign_repeat: int = Field(1, ge=1)
     """Each benign prompt appears this many times in the RL prompt set (more benign signal against over-refusal)."""
     refusal_penalty: float = Field(0.0, ge=0)

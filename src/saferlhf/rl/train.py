@@ -172,17 +172,23 @@ def _make_callback(cfg: RLConfig, reward_fn: SafetyReward, stats: list[dict]):
 
 
 def _prompt_dataset(layout: Layout, cfg: RLConfig, tokenizer):
-    """Prompts of `cfg.prompt_splits`, formatted for the policy; benign ones repeated `benign_repeat` times."""
+    """Prompts of `cfg.prompt_splits` (without the look-alikes if `skip_lookalikes`), formatted for the policy;
+    benign ones repeated `benign_repeat` times."""
     from datasets import Dataset
 
     from saferlhf.data.loader import load_prompts
+    from saferlhf.data.lookalike import is_lookalike
     from saferlhf.policy import format_prompt
 
     path = layout.prompts
-    split_of = {r["id"]: r.get("split") for r in read_json(path)}  # load_prompts validates but keeps no split
-    records = [r for r in load_prompts(path) if split_of.get(r["id"]) in cfg.prompt_splits]
+    raw = {r["id"]: r for r in read_json(path)}  # load_prompts validates but keeps neither split nor family
+    records = [r for r in load_prompts(path) if raw[r["id"]].get("split") in cfg.prompt_splits
+               and not (cfg.skip_lookalikes and is_lookalike(r.get("category"), raw[r["id"]].get("template_family")))]
     if not records:
-        raise UserError(f"{path}: no prompts in splits {list(cfg.prompt_splits)}")
+        skipped = " without look-alikes" if cfg.skip_lookalikes else ""
+        raise UserError(f"{path}: no prompts in splits {list(cfg.prompt_splits)}{skipped}")
+    log.info("RL prompts: %d of splits %s%s", len(records), list(cfg.prompt_splits),
+             " (look-alikes skipped)" if cfg.skip_lookalikes else "")
     records = [r for r in records for _ in range(cfg.benign_repeat if r.get("category") == "benign" else 1)]
     return Dataset.from_dict({"prompt": [format_prompt(tokenizer, r["prompt"]) for r in records],
                               "raw_prompt": [r["prompt"] for r in records],
