@@ -306,7 +306,7 @@ def _summary(cfg: RLConfig, stats: list[dict], seconds: float) -> dict:
     out = {"steps": len(stats), "seconds": round(seconds, 1), "objective": cfg.objective,
            "adaptive_kl": cfg.adaptive_kl, "target_kl": cfg.target_kl,
            "final_beta": stats[-1]["beta"] if stats else None, "final_lambda": stats[-1]["lambda"] if stats else None}
-    for key in ("reward", "safety", "cost", "kl", "non_refusal"):
+    for key in ("reward", "safety", "cost", "kl", "non_refusal", "completion_length"):
         out[f"{key}_first_quarter"] = _mean(first, key)
         out[f"{key}_last_quarter"] = _mean(last, key)
     return out
