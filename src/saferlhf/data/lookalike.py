@@ -44,12 +44,12 @@ OVER_REFUSALS = [
 ]
 
 
-
 def is_lookalike(category: str | None, template_family: str | None) -> bool:
     """A prompt this module or its harmful twins (saferlhf.data.twins, family "twin_<family>") added."""
     from saferlhf.data.twins import TWIN_PREFIX  # twins imports this module
 
     return category == LOOKALIKE or (template_family or "").startswith(TWIN_PREFIX)
+
 
 def wrap(wrapper: str, text: str) -> str:
     if wrapper.endswith(", {p}"):

@@ -75,15 +75,15 @@ class SafetyReward:
         over_refused, degenerate = rule_flags(texts, category)  # (B*G,) bool each
         off_topic = off_topic_flags(list(raw_prompt), texts) if self.cfg.off_topic_penalty else np.zeros(len(texts))
         answered = non_refusal_flags(texts, category)  # (B*G,) bool
-        reward = (reward - self.cfg.refusal_penalty * over_refused - self.cfg.degeneracy_penalty * degenerate
-                  - self.cfg.off_topic_penalty * off_topic - self.cfg.non_refusal_penalty * answered)
-        overlong = np.zeros(len(texts))
+        overlong = np.zeros(len(texts))  # (B*G,) in [0, 1]
         if self.cfg.overlong_penalty:
             if completion_ids is None:  # TRL passes the token ids to every reward function
                 raise ValueError("overlong_penalty needs the completions' token ids (completion_ids)")
             overlong = overlong_penalties([len(ids) for ids in completion_ids], self.cfg.sampling.max_new_tokens,
                                           self.cfg.overlong_buffer)
-            reward = reward - self.cfg.overlong_penalty * overlong
+        reward = (reward - self.cfg.refusal_penalty * over_refused - self.cfg.degeneracy_penalty * degenerate
+                  - self.cfg.off_topic_penalty * off_topic - self.cfg.non_refusal_penalty * answered
+                  - self.cfg.overlong_penalty * overlong)
         self.recent_costs.append(float(cost.mean()))
         if log_metric is not None:
             for i, name in enumerate(SIGNALS):
@@ -182,13 +182,17 @@ def _prompt_dataset(layout: Layout, cfg: RLConfig, tokenizer):
 
     path = layout.prompts
     raw = {r["id"]: r for r in read_json(path)}  # load_prompts validates but keeps neither split nor family
-    records = [r for r in load_prompts(path) if raw[r["id"]].get("split") in cfg.prompt_splits
-               and not (cfg.skip_lookalikes and is_lookalike(r.get("category"), raw[r["id"]].get("template_family")))]
+
+    def kept(r: dict) -> bool:
+        meta = raw[r["id"]]
+        return meta.get("split") in cfg.prompt_splits and not (
+            cfg.skip_lookalikes and is_lookalike(r.get("category"), meta.get("template_family")))
+
+    records = [r for r in load_prompts(path) if kept(r)]
+    which = f"splits {list(cfg.prompt_splits)}" + (" without look-alikes" if cfg.skip_lookalikes else "")
     if not records:
-        skipped = " without look-alikes" if cfg.skip_lookalikes else ""
-        raise UserError(f"{path}: no prompts in splits {list(cfg.prompt_splits)}{skipped}")
-    log.info("RL prompts: %d of splits %s%s", len(records), list(cfg.prompt_splits),
-             " (look-alikes skipped)" if cfg.skip_lookalikes else "")
+        raise UserError(f"{path}: no prompts in {which}")
+    log.info("RL prompts: %d of %s", len(records), which)
     records = [r for r in records for _ in range(cfg.benign_repeat if r.get("category") == "benign" else 1)]
     return Dataset.from_dict({"prompt": [format_prompt(tokenizer, r["prompt"]) for r in records],
                               "raw_prompt": [r["prompt"] for r in records],
