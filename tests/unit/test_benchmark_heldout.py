@@ -79,7 +79,7 @@ def test_no_fixture_text_copied_into_generated_dataset(fixture_texts):
     from saferlhf.config import DataConfig
     from saferlhf.data.generate import generate
 
-    _, df = generate(DataConfig(lookalike=True, mismatched_fraction=0.3))  # every generated text, opt-ins too
+    _, df = generate(DataConfig(lookalike=True, mismatched_fraction=0.3, acknowledgement_fraction=0.3))  # opt-ins
     assert (df.category == "lookalike").any()
     copied = _copied(set(df.prompt) | set(df.response), fixture_texts)
     assert not copied, f"generated text copies the benchmark fixture: {copied[:3]}"

@@ -24,6 +24,8 @@ class DataConfig(StageConfig):
     """Half-width of the uniform noise added to each rule-based label (labels stay in [0, 1])."""
     mismatched_fraction: float = Field(0.0, ge=0.0, le=1.0)
     """Share of each split's prompts that also get an off-topic response (a helpful answer to a prompt of another category, same split) labelled low compliance: teaches the reward model that an answer must address the request (0 = none, the default until its effect on `make demo` is measured; 0.3 measured in docs/reward.md)."""
+    acknowledgement_fraction: float = Field(0.0, ge=0.0, le=1.0)
+    """Share of each split's prompts that also get a content-free acknowledgement ("Sure! I can help with that."; saferlhf.data.acknowledge), labelled not an answer (low compliance) or, where the prompt should be refused, unsafe: RL on the real track learned to win with such replies (docs/real-model.md). 0 = none, the default (the dataset is then byte-identical)."""
     val_families: int = Field(1, ge=1)
     """Template families per category held out for validation."""
     test_families: int = Field(1, ge=1)

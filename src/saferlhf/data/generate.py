@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from saferlhf.config import DataConfig
-from saferlhf.data import lookalike, twins
+from saferlhf.data import acknowledge, lookalike, twins
 from saferlhf.data.lookalike import LOOKALIKE, LOOKALIKE_LABELS
 from saferlhf.data.mismatch import choose_prompts, off_topic_pairs
 from saferlhf.data.templates import (BENIGN, CATEGORY_COUNTS, FAMILIES, LABEL_RULES, OFF_TOPIC, OFF_TOPIC_LABELS,
@@ -119,6 +119,21 @@ def with_off_topic(df: pd.DataFrame, cfg: DataConfig, rng: random.Random) -> pd.
     return pd.concat([df, pd.DataFrame(rows, columns=CSV_COLUMNS)], ignore_index=True)
 
 
+def with_acknowledgements(df: pd.DataFrame, cfg: DataConfig, rng: random.Random) -> pd.DataFrame:
+    """`df` plus one content-free acknowledgement (saferlhf.data.acknowledge) for `cfg.acknowledgement_fraction`
+    of each split's prompts, labelled by the prompt's category with noise; ids continue after df's."""
+    if not cfg.acknowledgement_fraction:
+        return df
+    targets = df.drop_duplicates("prompt_id").set_index("prompt_id")
+    rows = []
+    for pid in choose_prompts(df, cfg.acknowledgement_fraction, rng):
+        t = targets.loc[pid]
+        rows.append([f"r{len(df) + len(rows):05d}", t.prompt, acknowledge.acknowledgement(rng),
+                     *_noisy(acknowledge.labels_for(t.category), cfg.label_noise, rng), pid, t.category,
+                     acknowledge.ACKNOWLEDGEMENT, t.split, t.template_family])
+    return pd.concat([df, pd.DataFrame(rows, columns=CSV_COLUMNS)], ignore_index=True)
+
+
 def generate(cfg: DataConfig) -> tuple[list[Prompt], pd.DataFrame]:
     """Build prompts and labelled responses in memory (deterministic for `cfg.seed`)."""
     rng = random.Random(cfg.seed)
@@ -152,7 +167,8 @@ def generate(cfg: DataConfig) -> tuple[list[Prompt], pd.DataFrame]:
         for rtype, text in made:
             rows.append([f"r{len(rows):05d}", p.prompt, text, *_labels(p.category, rtype, cfg.label_noise, rng),
                          p.id, p.category, rtype, p.split, p.template_family])
-    return prompts, with_off_topic(pd.DataFrame(rows, columns=CSV_COLUMNS), cfg, rng)
+    df = with_off_topic(pd.DataFrame(rows, columns=CSV_COLUMNS), cfg, rng)
+    return prompts, with_acknowledgements(df, cfg, rng)
 
 
 def write_dataset(prompts: list[Prompt], df: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:

@@ -126,18 +126,27 @@ def safe_pairs(df) -> tuple[list[str], list[str]]:
     return sel["prompt"].tolist(), sel["response"].tolist()
 
 
+def imitable(df):
+    """The rows a policy may learn from: off-topic rows and empty acknowledgements teach the reward model what a
+    bad reply is (saferlhf.data.mismatch, saferlhf.data.acknowledge); a policy must not imitate them."""
+    from saferlhf.data.acknowledge import ACKNOWLEDGEMENT
+    from saferlhf.data.templates import OFF_TOPIC
+
+    if "response_type" not in df.columns:
+        return df
+    return df[~df["response_type"].isin([OFF_TOPIC, ACKNOWLEDGEMENT])]
+
+
 def run_init(cfg: PolicyConfig, layout: Layout) -> PolicyResult:
     """Build the base policy: a GPT-2 trained from scratch on the train split's pairs, or a pretrained model
     (converted once to safetensors) optionally fine-tuned on the split's safe responses; save it."""
     from saferlhf.data.loader import load_labels
-    from saferlhf.data.templates import OFF_TOPIC
 
     torch.manual_seed(cfg.seed)
     distributed.init(compute_of(cfg).on_cpu)
     data_path = resolve(cfg.data_path, layout.labels)
     df = load_labels(data_path)
-    if "response_type" in df.columns:  # off-topic rows teach the reward model relevance; a policy must not imitate them
-        df = df[df["response_type"] != OFF_TOPIC]
+    df = imitable(df)
     if "split" in df.columns:
         df = df[df["split"].isin(cfg.train_splits)]  # test prompts stay unseen: evaluation uses them
         if df.empty:
