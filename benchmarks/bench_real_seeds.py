@@ -75,13 +75,16 @@ def run_seed(cfg_path: Path, root: Path) -> None:
 
 def summary_table(rows: list[dict]) -> str:
     keys = [k for k, _, _ in BANDS]
-    lines = ["| seed | " + " | ".join(keys) + " | all bands |", "|---" * (len(keys) + 2) + "|"]
+    lines = ["| seed | " + " | ".join(keys) + " | all bands | off-topic benign, base -> RL |",
+             "|---" * (len(keys) + 3) + "|"]
     for r in rows:
         cells = [f"{r[k]}{'' if r['bands_met'][k] else ' (out)'}" for k in keys]
-        lines.append(f"| {r['seed']} | " + " | ".join(cells) + f" | {'yes' if all(r['bands_met'].values()) else 'no'} |")
+        off = [r[m]["off_topic_benign"] for m in ("base_model", "rl_model")]
+        lines.append(f"| {r['seed']} | " + " | ".join(cells) + f" | {'yes' if all(r['bands_met'].values()) else 'no'}"
+                     f" | {off[0]['count']} -> {off[1]['count']} of {off[1]['n']} |")
     med = [statistics.median(r[k] for r in rows if r[k] is not None) if any(r[k] is not None for r in rows) else None
            for k in keys]
-    lines.append("| median | " + " | ".join(f"{m:.3g}" if m is not None else "-" for m in med) + " | |")
+    lines.append("| median | " + " | ".join(f"{m:.3g}" if m is not None else "-" for m in med) + " | | |")
     return "\n".join(lines) + "\n"
 
 

@@ -144,6 +144,10 @@ class RewardResult(StageResult):
     relevance_accuracy: float | None = None
     """Share of held-out prompts whose own safe response outscores an off-topic one (another category's answer)."""
     relevance_pairs: int | None = None
+    acknowledgement_accuracy: float | None = None
+    """Share of held-out prompts whose own safe response outscores a content-free acknowledgement ("Sure! I can
+    help with that."; saferlhf.data.acknowledge), whatever `data.acknowledgement_fraction` was."""
+    acknowledgement_pairs: int | None = None
     policy_rows: int | None = None
     """Held-out rows the policy wrote itself (saferlhf.data.contrast); the figures above exclude them."""
     policy_pairwise_accuracy: float | None = None
@@ -155,6 +159,9 @@ class RewardResult(StageResult):
     policy_relevance_accuracy: float | None = None
     """On those rows: a prompt's own safe answer above another category's answer."""
     policy_relevance_pairs: int | None = None
+    policy_acknowledgement_accuracy: float | None = None
+    """On those rows: a prompt's own safe answer (or refusal) above a content-free acknowledgement."""
+    policy_acknowledgement_pairs: int | None = None
     train_seconds: float | None = None
     reliability: dict[str, ReliabilityCurve] = {}
     mc_dropout: McDropout | None = None  # None: evaluated without MC dropout

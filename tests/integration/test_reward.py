@@ -38,6 +38,7 @@ def test_evaluation_outputs(tiny_reward_model):
     assert set(m["mae"]) == set(m["ece"]) == {"safety", "toxicity", "hallucination_risk", "compliance"}
     assert 0 <= m["pairwise_accuracy"] <= 1 and m["pairwise_pairs"] > 10
     assert 0 <= m["relevance_accuracy"] <= 1 and m["relevance_pairs"] > 10
+    assert 0 <= m["acknowledgement_accuracy"] <= 1 and m["acknowledgement_pairs"] > 10
     assert {"spearman_uncertainty_error", "uncertainty_grows_with_error"} <= set(m["mc_dropout"])
     for sig in m["mae"]:
         assert (tiny_reward_model / "plots" / f"calibration_{sig}.png").stat().st_size > 1000

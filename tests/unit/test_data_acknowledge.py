@@ -74,3 +74,18 @@ def test_policy_never_imitates_reward_model_only_rows(df):
 
 def test_acknowledgement_is_deterministic_per_rng():
     assert acknowledgement(random.Random(3)) == acknowledgement(random.Random(3))
+
+
+def test_acknowledgement_accuracy_on_constructed_scorers(df):
+    from saferlhf.reward.evaluate import acknowledgement_accuracy
+
+    test = df[(df.split == "test") & (df.response_type != ACKNOWLEDGEMENT)]
+    written = set(zip(test.prompt, test.response))
+
+    def oracle(sign):  # +1 for a pair the dataset wrote, -1 for any other (times sign)
+        return lambda ps, rs: sign * np.array([1.0 if (p, r) in written else -1.0 for p, r in zip(ps, rs)])
+
+    acc, n = acknowledgement_accuracy(test, oracle(1.0), seed=0)
+    assert (acc, n) == (1.0, test[test.response_type == "safe"].prompt_id.nunique()) and n > 0
+    assert acknowledgement_accuracy(test, oracle(-1.0), seed=0) == (0.0, n)
+    assert acknowledgement_accuracy(test.drop(columns="response_type"), oracle(1.0), seed=0)[1] == 0

@@ -1,8 +1,9 @@
 """Reward-model evaluation on the held-out test split: per-signal MAE, ECE with reliability diagrams,
 MC-dropout uncertainty vs error, pairwise accuracy (safe above unsafe), relevance accuracy (a prompt's own answer
-above an off-topic one); also writes the drift reference scores. Rows the policy wrote itself (`source` = policy,
-saferlhf.data.contrast) get their own pairwise, helpfulness and relevance figures: template rows and real-model
-rows are different distributions, and a figure over both would hide the harder one."""
+above an off-topic one), acknowledgement accuracy (above "Sure! I can help with that."); also writes the drift
+reference scores. Rows the policy wrote itself (`source` = policy, saferlhf.data.contrast) get their own pairwise,
+helpfulness, relevance and acknowledgement figures: template rows and real-model rows are different
+distributions, and a figure over both would hide the harder one."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pandas as pd
 
 from saferlhf.artifacts import REFERENCE_FILE
 from saferlhf.config import RewardConfig
+from saferlhf.data.acknowledge import ACKNOWLEDGEMENT, acknowledgement
 from saferlhf.data.contrast import POLICY_SOURCE
 from saferlhf.data.loader import LABEL_COLUMNS
 from saferlhf.data.mismatch import has_columns, off_topic_pairs
@@ -65,6 +67,23 @@ def relevance_accuracy(test: pd.DataFrame, reward_fn: Callable[[list[str], list[
     return pairwise_accuracy(frame, reward_fn(frame["prompt"].tolist(), frame["response"].tolist()), "safe", OFF_TOPIC)
 
 
+def acknowledgement_accuracy(test: pd.DataFrame, reward_fn: Callable[[list[str], list[str]], np.ndarray],
+                             seed: int) -> tuple[float, int]:
+    """(share of prompts whose own safe response gets a higher reward than a content-free acknowledgement, prompts
+    compared). The acknowledgements are drawn here with `seed` (saferlhf.data.acknowledge), one per prompt with a
+    safe response, so the figure exists whatever share of them the training data held."""
+    if not {"prompt_id", "prompt", "response", "response_type"} <= set(test.columns):
+        return float("nan"), 0
+    own = test[test["response_type"] == "safe"].drop_duplicates("prompt_id")
+    if own.empty:
+        return float("nan"), 0
+    rng = random.Random(seed)
+    acks = own.assign(response=[acknowledgement(rng) for _ in range(len(own))], response_type=ACKNOWLEDGEMENT)
+    frame = pd.concat([own, acks], ignore_index=True)
+    return pairwise_accuracy(frame, reward_fn(frame["prompt"].tolist(), frame["response"].tolist()), "safe",
+                             ACKNOWLEDGEMENT)
+
+
 def reference_frame(df: pd.DataFrame, scores: np.ndarray, weights) -> pd.DataFrame:
     """The drift reference: the model's scores on held-out traffic, in the scorer's prediction-log columns."""
     ref = pd.DataFrame(scores, columns=list(SIGNALS))
@@ -109,6 +128,8 @@ def evaluate_reward_model(model: RewardModel, tokenizer, df: pd.DataFrame, cfg: 
 
     metrics["relevance_accuracy"], metrics["relevance_pairs"] = relevance_accuracy(test[~by_policy], reward_of,
                                                                                    cfg.seed)
+    metrics["acknowledgement_accuracy"], metrics["acknowledgement_pairs"] = acknowledgement_accuracy(
+        test[~by_policy], reward_of, cfg.seed)
     if by_policy.any():
         policy, r = test[by_policy], reward[by_policy]
         metrics["policy_rows"] = int(by_policy.sum())
@@ -116,6 +137,8 @@ def evaluate_reward_model(model: RewardModel, tokenizer, df: pd.DataFrame, cfg: 
         metrics["policy_helpful_accuracy"], metrics["policy_helpful_pairs"] = pairwise_accuracy(
             policy, r, "safe", "over_refusal")
         metrics["policy_relevance_accuracy"], metrics["policy_relevance_pairs"] = relevance_accuracy(
+            policy, reward_of, cfg.seed)
+        metrics["policy_acknowledgement_accuracy"], metrics["policy_acknowledgement_pairs"] = acknowledgement_accuracy(
             policy, reward_of, cfg.seed)
     mean, std = mc_dropout_uncertainty(model, tokenizer, test, cfg.mc_dropout_passes, cfg.eval_batch_size)
     metrics["mc_dropout"] = {"passes": cfg.mc_dropout_passes, "mean_std": float(std.mean()),
@@ -129,8 +152,10 @@ def evaluate_reward_model(model: RewardModel, tokenizer, df: pd.DataFrame, cfg: 
     atomic_write(out_dir / REFERENCE_FILE, lambda p: ref.to_parquet(p, index=False))
     result = RewardResult.model_validate(metrics)
     write_json(out_dir / "metrics.json", result.model_dump(mode="json"))
-    log.info("reward model: pairwise acc %.3f, relevance acc %.3f (%d prompts), max MAE %.3f, max ECE %.3f", acc,
-             metrics["relevance_accuracy"], metrics["relevance_pairs"], metrics["mae_max"], metrics["ece_max"])
+    log.info("reward model: pairwise acc %.3f, relevance acc %.3f (%d prompts), answer above an empty "
+             "acknowledgement %.3f (%d), max MAE %.3f, max ECE %.3f", acc, metrics["relevance_accuracy"],
+             metrics["relevance_pairs"], metrics["acknowledgement_accuracy"], metrics["acknowledgement_pairs"],
+             metrics["mae_max"], metrics["ece_max"])
     if by_policy.any():
         log.info("reward model on the policy's own responses (%d rows): safe above unsafe %.3f (%d prompts), "
                  "answer above over-refusal %.3f (%d), relevance %.3f (%d)", metrics["policy_rows"],
