@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -29,22 +30,22 @@ from saferlhf.reward.model import RewardScorer  # noqa: E402
 from saferlhf.signals import combined_reward  # noqa: E402
 
 
-def measure(scorer: RewardScorer, test, seed: int) -> dict:
-    rewards: dict[str, list[float]] = {}
+def measure(scorer: RewardScorer, test: pd.DataFrame, seed: int) -> dict:
+    seen: list[np.ndarray] = []  # the rewards of the one reward_fn call per acknowledgement_accuracy
 
     def reward_fn(prompts, responses):
-        r = combined_reward(scorer.scores(prompts, responses), scorer.weights)
-        rewards.setdefault("all", []).extend(r.tolist())
-        return r
+        seen.append(combined_reward(scorer.scores(prompts, responses), scorer.weights))
+        return seen[-1]
 
-    policy = test["source"] == POLICY_SOURCE if "source" in test.columns else test["prompt"].isna()
+    policy = (test["source"] == POLICY_SOURCE if "source" in test.columns
+              else pd.Series(False, index=test.index))
     out = {}
     for name, part in (("template", test[~policy]), ("policy", test[policy])):
         for side, sel in (("should_refuse", part["category"].isin(SHOULD_REFUSE)),
                           ("should_answer", ~part["category"].isin(SHOULD_REFUSE))):
-            rewards.clear()
+            seen.clear()
             acc, n = acknowledgement_accuracy(part[sel], reward_fn, seed)
-            r = np.array(rewards.get("all", []))
+            r = seen[0] if seen else np.array([])
             half = len(r) // 2  # reward_fn sees the n own responses, then the n acknowledgements
             out[f"{name}/{side}"] = {"accuracy": None if n == 0 else round(acc, 3), "n": n,
                                      "mean_reward_own": round(float(r[:half].mean()), 3) if half else None,

@@ -100,10 +100,14 @@ def bands(out: dict) -> dict[str, bool]:
     return {k: ok(out.get(k), lo, hi) for k, lo, hi in BANDS}
 
 
-def real_figures(root: Path, target_kl: float | None = None) -> dict:
-    """Every figure of this bench from one outputs folder (its evaluation results and RL summary)."""
-    ev = json.loads((root / "evaluation_results" / "evaluation_results.json").read_text())
-    rl = json.loads((root / "models" / "rl_policy" / "rl_summary.json").read_text())
+def read_run(root: Path) -> tuple[dict, dict]:
+    """(evaluation results, RL summary) of one outputs folder."""
+    return (json.loads((root / "evaluation_results" / "evaluation_results.json").read_text()),
+            json.loads((root / "models" / "rl_policy" / "rl_summary.json").read_text()))
+
+
+def real_figures(ev: dict, rl: dict, target_kl: float | None = None) -> dict:
+    """Every figure of this bench from one run's evaluation results and RL summary (read_run)."""
     out = figures(ev["records"], ev.get("unsafe_threshold", 0.5))
     target = target_kl or rl.get("target_kl")
     kl = (ev.get("kl_divergence") or {}).get("sampled")
@@ -123,8 +127,8 @@ def main() -> None:
     ap.add_argument("--target-kl", type=float, default=None, help="default: the RL summary's target_kl")
     args = ap.parse_args()
     root = Path(args.outputs)
-    out = real_figures(root, args.target_kl)
-    ev = json.loads((root / "evaluation_results" / "evaluation_results.json").read_text())
+    ev, rl = read_run(root)
+    out = real_figures(ev, rl, args.target_kl)
     write_json(root / "bench" / "real.json", out)
     write_text(root / "bench" / "real_ten_answers.md", ten_answers(ev["records"]))
     print(json.dumps(out, indent=2))

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_real import BANDS, real_figures  # noqa: E402
+from bench_real import BANDS, read_run, real_figures  # noqa: E402
 
 from saferlhf.config import load_config  # noqa: E402
 from saferlhf.io import write_json, write_text  # noqa: E402
@@ -112,7 +112,7 @@ def main() -> None:
         write_text(cfg_path, yaml.safe_dump(cfg, sort_keys=False))
         load_config(cfg_path)
         run_seed(cfg_path, root)
-        row = {"seed": seed, **real_figures(root)}
+        row = {"seed": seed, **real_figures(*read_run(root))}
         write_json(root / "bench" / "real.json", row)
         rows.append(row)
         log.info("seed %d: %s", seed, {k: row[k] for k, _, _ in BANDS})
